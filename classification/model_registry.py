@@ -1,0 +1,126 @@
+"""Model versions: importing bundles into storage, activating, fetching for workers.
+
+Web processes call the import and activation functions; they read metadata and
+copy files but never load a model, so they never import TensorFlow. Workers
+call :func:`local_model_path`, which keeps a local copy of each artifact keyed
+by its SHA-256, so a restart does not download an unchanged model again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+
+from classification.models import ModelVersion
+from ml.bundle import MODEL_FILENAME, BundleError, BundleMetadata, read_metadata
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def create_version(
+    model_file: Path,
+    metadata: BundleMetadata,
+    *,
+    is_demo: bool = False,
+    activate_now: bool = False,
+) -> ModelVersion:
+    """Store ``model_file`` as a new :class:`ModelVersion` described by ``metadata``."""
+    model_file = Path(model_file)
+    if not model_file.is_file():
+        raise BundleError(f"Model file {model_file} does not exist.")
+    with open(model_file, "rb") as fh:
+        version = ModelVersion(
+            name=metadata.name,
+            architecture=metadata.architecture,
+            class_names=list(metadata.class_names),
+            input_size=metadata.input_size,
+            preprocessing=metadata.preprocessing,
+            artifact_sha256=_sha256_of(model_file),
+            metrics=metadata.metrics,
+            description=metadata.description,
+            is_demo=is_demo,
+        )
+        version.artifact.save(model_file.name, File(fh), save=False)
+    version.save()
+    if activate_now:
+        activate(version)
+    return version
+
+
+def import_bundle(directory: Path, *, is_demo: bool = False, activate_now: bool = False) -> ModelVersion:
+    """Import a bundle folder (``model.keras`` + ``metadata.json``)."""
+    directory = Path(directory)
+    metadata = read_metadata(directory)
+    return create_version(directory / MODEL_FILENAME, metadata, is_demo=is_demo, activate_now=activate_now)
+
+
+def activate(version: ModelVersion) -> ModelVersion:
+    """Make ``version`` the one active model; workers switch between tasks."""
+    with transaction.atomic():
+        ModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=version.pk).update(
+            is_active=False
+        )
+        ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
+    version.is_active = True
+    return version
+
+
+def active_version() -> ModelVersion | None:
+    return ModelVersion.objects.filter(is_active=True).first()
+
+
+def ensure_active_version() -> tuple[ModelVersion, bool]:
+    """Return the active version, importing and activating the demo model if none is.
+
+    Returns ``(version, created)`` so callers can say what happened.
+    """
+    version = active_version()
+    if version is not None:
+        return version, False
+    demo_dir = Path(settings.CLASSIFIER["DEMO_MODEL_DIR"])
+    version = import_bundle(demo_dir, is_demo=True, activate_now=True)
+    return version, True
+
+
+def metadata_of(version: ModelVersion) -> BundleMetadata:
+    return BundleMetadata(
+        name=version.name,
+        architecture=version.architecture,
+        class_names=list(version.class_names),
+        input_size=version.input_size,
+        preprocessing=version.preprocessing,
+        metrics=version.metrics,
+        description=version.description,
+    )
+
+
+def local_model_path(version: ModelVersion) -> Path:
+    """A local copy of the version's artifact, downloaded once per content hash."""
+    cache_dir = Path(settings.CLASSIFIER["MODEL_CACHE_DIR"]) / version.artifact_sha256
+    suffix = Path(version.artifact.name).suffix or Path(MODEL_FILENAME).suffix
+    target = cache_dir / f"model{suffix}"
+    if target.is_file() and _sha256_of(target) == version.artifact_sha256:
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # Download next to the target, then rename: a crash never leaves half a model in the cache.
+    with tempfile.NamedTemporaryFile(dir=cache_dir, delete=False, suffix=".part") as tmp:
+        with version.artifact.open("rb") as source:
+            shutil.copyfileobj(source, tmp)
+        tmp_path = Path(tmp.name)
+    if _sha256_of(tmp_path) != version.artifact_sha256:
+        tmp_path.unlink(missing_ok=True)
+        raise BundleError(f"The stored artifact of {version} does not match its recorded SHA-256.")
+    tmp_path.replace(target)
+    return target

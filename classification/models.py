@@ -1,0 +1,121 @@
+"""What the service stores: each classified image, and the models that classify.
+
+Images and model artifacts are ``FileField``s, so they live in whatever Django
+storage is configured (local disk by default, S3 when set up). File names are
+generated, never taken from the uploader, so a hostile name cannot choose a path.
+"""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+def _dated_path(prefix: str, extension: str) -> str:
+    return f"{prefix}/{timezone.now():%Y/%m/%d}/{uuid.uuid4().hex}.{extension}"
+
+
+def image_upload_path(instance: "Classification", filename: str) -> str:
+    return _dated_path("images", filename.rsplit(".", 1)[-1].lower())
+
+
+def thumbnail_upload_path(instance: "Classification", filename: str) -> str:
+    return _dated_path("thumbnails", "jpg")
+
+
+def artifact_upload_path(instance: "ModelVersion", filename: str) -> str:
+    return f"models/{uuid.uuid4().hex}/{filename}"
+
+
+class ModelVersion(models.Model):
+    """A trained model bundle and what it takes to serve it.
+
+    Exactly one version is active at a time; workers serve the active one. The
+    database allows at most one active row, and activation switches in one
+    transaction (see ``model_registry.activate``).
+    """
+
+    class Preprocessing(models.TextChoices):
+        MOBILENET = "mobilenet", "Scale to [-1, 1] (MobileNet)"
+        RESCALE = "rescale", "Scale to [0, 1]"
+        VGG16 = "vgg16", "Caffe BGR mean subtraction (VGG16)"
+        NONE = "none", "Raw 0..255 pixels"
+
+    name = models.CharField(max_length=200)
+    architecture = models.CharField(max_length=100)
+    class_names = models.JSONField(help_text="Class names in the order of the model's outputs.")
+    input_size = models.PositiveIntegerField(help_text="Square input side in pixels.")
+    preprocessing = models.CharField(max_length=20, choices=Preprocessing.choices)
+    artifact = models.FileField(upload_to=artifact_upload_path, max_length=300)
+    artifact_sha256 = models.CharField(max_length=64, db_index=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    description = models.TextField(blank=True, help_text="Origin and training data, shown in the UI.")
+    is_demo = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="one_active_model_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.architecture}, #{self.pk})"
+
+    @property
+    def sample_accuracy(self) -> float | None:
+        return self.metrics.get("samples_accuracy")
+
+
+class Classification(models.Model):
+    """One image and what the model said about it."""
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "Upload form"
+        WEBCAM = "webcam", "Webcam"
+        API = "api", "REST API"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    image = models.FileField(upload_to=image_upload_path, max_length=300)
+    thumbnail = models.FileField(upload_to=thumbnail_upload_path, max_length=300, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.UPLOAD)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+
+    predicted_label = models.CharField(max_length=100, blank=True, db_index=True)
+    confidence = models.FloatField(null=True, blank=True)
+    probabilities = models.JSONField(default=dict, blank=True, help_text="Every class's probability.")
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="classifications"
+    )
+    error_message = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    original_name = models.CharField(max_length=255, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    byte_size = models.PositiveIntegerField(default=0)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    content_hash = models.CharField(max_length=64, db_index=True, help_text="SHA-256 of the stored bytes.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        label = self.predicted_label or self.status
+        return f"#{self.pk} {self.original_name or 'image'}: {label}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)

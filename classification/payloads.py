@@ -1,0 +1,27 @@
+"""The one JSON shape of a classification, shared by pages, polling and pushes."""
+
+from django.urls import reverse
+
+from classification.models import Classification
+
+
+def classification_payload(classification: Classification) -> dict:
+    version = classification.model_version
+    return {
+        "id": classification.pk,
+        "status": classification.status,
+        "source": classification.source,
+        "original_name": classification.original_name,
+        "predicted_label": classification.predicted_label or None,
+        "confidence": classification.confidence,
+        "probabilities": classification.probabilities,
+        "error_message": classification.error_message or None,
+        "model_version": {"id": version.pk, "name": version.name} if version else None,
+        "width": classification.width,
+        "height": classification.height,
+        "created_at": classification.created_at.isoformat(),
+        "finished_at": classification.finished_at.isoformat() if classification.finished_at else None,
+        "detail_url": reverse("classification-detail", args=[classification.pk]),
+        "image_url": reverse("classification-image", args=[classification.pk]),
+        "thumbnail_url": reverse("classification-thumbnail", args=[classification.pk]),
+    }

@@ -1,0 +1,138 @@
+"""The classification workflow: accept an image, queue it, classify it.
+
+Views, API and websocket consumers call :func:`submit_image`; the Celery task
+calls :func:`classify_stored_image`. Neither knows how the other side works:
+the queue carries only the row id.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from classification.models import Classification
+from classification.validation import ValidatedImage, too_large, upload_limits, validate_image
+from ml.predictor import Predictor
+
+logger = logging.getLogger(__name__)
+
+MAX_NAME_LENGTH = 255
+
+
+class ServiceUnavailable(RuntimeError):
+    """Storage or queue is down: the client should retry later (HTTP 503)."""
+
+
+def clean_original_name(name: str | None) -> str:
+    """Keep only the last path component of a client-supplied file name, for display."""
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return name[:MAX_NAME_LENGTH]
+
+
+def submit_image(*, data: bytes, original_name: str = "", source: str = Classification.Source.UPLOAD) -> Classification:
+    """Validate, store and queue one image; raise ``ImageRejected`` for bad input.
+
+    Nothing is stored for a rejected image, and a storage failure removes
+    whatever part was already written, so no row ever points at a missing file.
+    """
+    validated = validate_image(data)
+    classification = _store(validated, clean_original_name(original_name), source)
+    transaction.on_commit(lambda: enqueue(classification.pk))
+    return classification
+
+
+def submit_upload(upload, *, original_name: str = "", source: str = Classification.Source.UPLOAD) -> Classification:
+    """Submit a Django ``UploadedFile`` without reading more than the byte limit."""
+    if upload.size is not None and upload.size > upload_limits()["max_bytes"]:
+        raise too_large(upload.size)
+    return submit_image(data=upload.read(), original_name=original_name or upload.name, source=source)
+
+
+def _store(validated: ValidatedImage, original_name: str, source: str) -> Classification:
+    classification = Classification(
+        source=source,
+        original_name=original_name,
+        content_type=validated.content_type,
+        byte_size=len(validated.data),
+        width=validated.width,
+        height=validated.height,
+        content_hash=validated.sha256,
+    )
+    try:
+        classification.image.save(f"image.{validated.extension}", ContentFile(validated.data), save=False)
+        classification.thumbnail.save("thumbnail.jpg", ContentFile(validated.thumbnail_jpeg), save=False)
+        with transaction.atomic():
+            classification.save()
+    except Exception as exc:
+        _delete_files(classification)
+        logger.exception("Could not store an uploaded image")
+        raise ServiceUnavailable("The image could not be stored right now; please try again.") from exc
+    return classification
+
+
+def _delete_files(classification: Classification) -> None:
+    for field in (classification.image, classification.thumbnail):
+        if field.name:
+            try:
+                field.storage.delete(field.name)
+            except Exception:
+                logger.warning("Could not remove %s after a failed upload", field.name, exc_info=True)
+
+
+def enqueue(classification_id: int) -> None:
+    from classification.tasks import classify_image
+
+    try:
+        classify_image.delay(classification_id)
+    except Exception:
+        logger.exception("Could not queue classification %s", classification_id)
+        Classification.objects.filter(pk=classification_id, status=Classification.Status.QUEUED).update(
+            status=Classification.Status.FAILED,
+            error_message="The classification queue is unavailable; please upload again.",
+            finished_at=timezone.now(),
+        )
+
+
+ModelLoader = Callable[[], tuple[Predictor, int]]
+
+
+def classify_stored_image(classification_id: int, load_model: ModelLoader) -> Classification | None:
+    """Classify a stored image; safe to run twice for the same id.
+
+    ``load_model`` returns the worker's loaded predictor and its version id.
+    A finished row is left alone, so a redelivered task does no harm.
+    """
+    classification = Classification.objects.filter(pk=classification_id).first()
+    if classification is None:
+        logger.warning("Classification %s no longer exists; nothing to do", classification_id)
+        return None
+    if classification.status == Classification.Status.DONE:
+        return classification
+
+    classification.status = Classification.Status.RUNNING
+    classification.started_at = timezone.now()
+    classification.save(update_fields=["status", "started_at"])
+    try:
+        predictor, version_id = load_model()
+        with classification.image.open("rb") as fh:
+            data = fh.read()
+        prediction = predictor.predict([data])[0]
+    except Exception as exc:
+        logger.exception("Classification %s failed", classification_id)
+        classification.status = Classification.Status.FAILED
+        classification.error_message = str(exc) or type(exc).__name__
+    else:
+        classification.status = Classification.Status.DONE
+        classification.predicted_label = prediction.label
+        classification.confidence = prediction.confidence
+        classification.probabilities = prediction.probabilities
+        classification.model_version_id = version_id
+        classification.error_message = ""
+    classification.finished_at = timezone.now()
+    classification.save()
+    return classification

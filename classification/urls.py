@@ -1,0 +1,12 @@
+from django.urls import path
+
+from classification import views
+
+urlpatterns = [
+    path("", views.upload, name="upload"),
+    path("history/", views.history, name="history"),
+    path("classifications/status.json", views.status_json, name="classification-status"),
+    path("classifications/<int:pk>/", views.detail, name="classification-detail"),
+    path("classifications/<int:pk>/image", views.image, name="classification-image"),
+    path("classifications/<int:pk>/thumbnail", views.thumbnail, name="classification-thumbnail"),
+]

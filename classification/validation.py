@@ -1,0 +1,130 @@
+"""Checking an uploaded image before anything is stored.
+
+Every source (form, API, webcam) goes through :func:`validate_image`, so the
+same file gets the same answer everywhere. The checks run cheapest first: byte
+size, then the header (format and pixel count, before decoding, so a
+decompression bomb is refused without being expanded), then a full decode
+through the same code the model uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+from django.conf import settings
+from PIL import Image, UnidentifiedImageError
+
+from ml.preprocessing import open_image
+
+#: Pillow format name -> extension of the stored file.
+ALLOWED_FORMATS = {
+    "JPEG": "jpg",
+    "PNG": "png",
+    "GIF": "gif",
+    "WEBP": "webp",
+    "BMP": "bmp",
+    "TIFF": "tiff",
+    "MPO": "jpg",  # multi-picture JPEG from phone cameras
+}
+
+
+class ImageRejected(ValueError):
+    """An upload that will not be classified; ``status`` is the HTTP answer."""
+
+    def __init__(self, message: str, status: int = 400, code: str = "invalid_image"):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ValidatedImage:
+    data: bytes
+    format: str
+    extension: str
+    width: int
+    height: int
+    sha256: str
+    thumbnail_jpeg: bytes
+
+    @property
+    def content_type(self) -> str:
+        return Image.MIME.get(self.format, "application/octet-stream")
+
+
+def upload_limits() -> dict[str, int]:
+    config = settings.CLASSIFIER
+    return {
+        "max_bytes": config["MAX_UPLOAD_BYTES"],
+        "max_pixels": config["MAX_IMAGE_PIXELS"],
+        "max_files": config["MAX_FILES_PER_REQUEST"],
+    }
+
+
+def too_large(size: int) -> ImageRejected:
+    limit = upload_limits()["max_bytes"]
+    return ImageRejected(
+        f"The file is {size:,} bytes; the limit is {limit:,} bytes.", status=413, code="file_too_large"
+    )
+
+
+def validate_image(data: bytes) -> ValidatedImage:
+    """Return the checked image, or raise :class:`ImageRejected` saying why."""
+    limits = upload_limits()
+    if not data:
+        raise ImageRejected("The file is empty.", code="empty_file")
+    if len(data) > limits["max_bytes"]:
+        raise too_large(len(data))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            header = Image.open(io.BytesIO(data))
+            image_format, (width, height) = header.format, header.size
+    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ImageRejected("The file is not an image this service can read.", status=415, code="unsupported_type")
+    except Exception:
+        raise ImageRejected("The file is not a readable image.", code="invalid_image")
+    if image_format not in ALLOWED_FORMATS:
+        raise ImageRejected(
+            f"{image_format} images are not accepted; send JPEG, PNG, GIF, WebP, BMP or TIFF.",
+            status=415,
+            code="unsupported_type",
+        )
+    if width * height > limits["max_pixels"]:
+        raise ImageRejected(
+            f"The image is {width}×{height} = {width * height:,} pixels; "
+            f"the limit is {limits['max_pixels']:,}.",
+            status=413,
+            code="too_many_pixels",
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = open_image(data)
+    except Exception:
+        raise ImageRejected(
+            "The image could not be decoded completely (truncated or corrupt file).",
+            code="corrupt_image",
+        )
+    return ValidatedImage(
+        data=data,
+        format=image_format,
+        extension=ALLOWED_FORMATS[image_format],
+        width=image.width,  # upright, after EXIF rotation
+        height=image.height,
+        sha256=hashlib.sha256(data).hexdigest(),
+        thumbnail_jpeg=_thumbnail(image),
+    )
+
+
+def _thumbnail(image: Image.Image) -> bytes:
+    side = settings.CLASSIFIER["THUMBNAIL_SIZE"]
+    thumb = image.copy()
+    thumb.thumbnail((side, side), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    thumb.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()

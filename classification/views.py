@@ -1,0 +1,128 @@
+"""Pages and the small JSON endpoints behind them. Logic lives in services."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from classification import selectors, services
+from classification.models import Classification
+from classification.payloads import classification_payload
+from classification.validation import ImageRejected, upload_limits
+
+HISTORY_PAGE_SIZE = 24
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _submit_files(request: HttpRequest) -> tuple[list[Classification], list[dict], int]:
+    """Submit every uploaded file; return accepted rows, rejections and the HTTP status."""
+    files = request.FILES.getlist("files")
+    limit = upload_limits()["max_files"]
+    if not files:
+        return [], [{"name": "", "code": "missing_file", "error": "Choose at least one image to upload."}], 400
+    if len(files) > limit:
+        message = f"{len(files)} files sent; at most {limit} can be uploaded at once."
+        return [], [{"name": "", "code": "too_many_files", "error": message}], 400
+
+    accepted, rejected = [], []
+    for upload in files:
+        name = services.clean_original_name(upload.name)
+        try:
+            accepted.append(services.submit_upload(upload, original_name=name, source=Classification.Source.UPLOAD))
+        except ImageRejected as exc:
+            rejected.append({"name": name, "code": exc.code, "error": exc.message, "status": exc.status})
+        except services.ServiceUnavailable as exc:
+            rejected.append({"name": name, "code": "unavailable", "error": str(exc), "status": 503})
+    if accepted:
+        return accepted, rejected, 202
+    statuses = {item["status"] for item in rejected}
+    return accepted, rejected, statuses.pop() if len(statuses) == 1 else 400
+
+
+@require_http_methods(["GET", "POST"])
+def upload(request: HttpRequest) -> HttpResponse:
+    accepted: list[Classification] = []
+    rejected: list[dict] = []
+    status = 200
+    if request.method == "POST":
+        accepted, rejected, status = _submit_files(request)
+        if _wants_json(request):
+            return JsonResponse(
+                {"accepted": [classification_payload(c) for c in accepted], "rejected": rejected}, status=status
+            )
+    context = {
+        "accepted": accepted,
+        "rejected": rejected,
+        "recent": selectors.classification_history()[:8] if request.method == "GET" else [],
+        "limits": upload_limits(),
+    }
+    return render(request, "classification/upload.html", context, status=status)
+
+
+@require_GET
+def status_json(request: HttpRequest) -> JsonResponse:
+    try:
+        ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.strip()]
+    except ValueError:
+        return JsonResponse({"error": "ids must be comma-separated integers."}, status=400)
+    rows = selectors.classifications_by_ids(ids)
+    return JsonResponse({"classifications": [classification_payload(c) for c in rows]})
+
+
+@require_GET
+def history(request: HttpRequest) -> HttpResponse:
+    filters = {key: request.GET.get(key, "") for key in ("label", "source", "status")}
+    paginator = Paginator(selectors.classification_history(**filters), HISTORY_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    query = "&".join(f"{key}={value}" for key, value in filters.items() if value)
+    context = {
+        "page": page,
+        "filters": filters,
+        "query": query,
+        "labels": selectors.known_labels(),
+        "sources": Classification.Source.choices,
+        "statuses": Classification.Status.choices,
+    }
+    return render(request, "classification/history.html", context)
+
+
+@require_GET
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    classification = get_object_or_404(Classification.objects.select_related("model_version"), pk=pk)
+    probabilities = sorted(classification.probabilities.items(), key=lambda item: item[1], reverse=True)
+    return render(
+        request,
+        "classification/detail.html",
+        {"c": classification, "probabilities": probabilities, "payload": classification_payload(classification)},
+    )
+
+
+def _serve(field) -> FileResponse:
+    if not field.name:
+        raise Http404("No such file.")
+    try:
+        handle = field.storage.open(field.name, "rb")
+    except FileNotFoundError:
+        raise Http404("The stored file is missing.")
+    return FileResponse(handle)
+
+
+@require_GET
+def image(request: HttpRequest, pk: int) -> FileResponse:
+    classification = get_object_or_404(Classification, pk=pk)
+    response = _serve(classification.image)
+    response["Content-Type"] = classification.content_type or "application/octet-stream"
+    return response
+
+
+@require_GET
+def thumbnail(request: HttpRequest, pk: int) -> FileResponse:
+    classification = get_object_or_404(Classification, pk=pk)
+    response = _serve(classification.thumbnail)
+    response["Content-Type"] = "image/jpeg"
+    return response

@@ -1,0 +1,90 @@
+"""Model bundles: a Keras model file plus the metadata needed to serve it.
+
+A bundle is a folder holding ``model.keras`` and ``metadata.json``. The
+metadata names the classes (in the order of the model's outputs), the square
+input size and the preprocessing, so a worker never has to guess how a model
+was trained. Reports (curves, confusion matrices) may sit beside them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ml.preprocessing import PREPROCESSING_MODES
+
+MODEL_FILENAME = "model.keras"
+METADATA_FILENAME = "metadata.json"
+FORMAT_VERSION = 1
+
+
+class BundleError(ValueError):
+    """A bundle or model file that cannot be used, with a message for people."""
+
+
+@dataclass
+class BundleMetadata:
+    name: str
+    architecture: str
+    class_names: list[str]
+    input_size: int
+    preprocessing: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if not self.class_names or len(set(self.class_names)) != len(self.class_names):
+            raise BundleError("class_names must be a non-empty list of distinct names.")
+        if self.preprocessing not in PREPROCESSING_MODES:
+            raise BundleError(
+                f"Unknown preprocessing {self.preprocessing!r}; "
+                f"expected one of {', '.join(PREPROCESSING_MODES)}."
+            )
+        if not isinstance(self.input_size, int) or not 8 <= self.input_size <= 1024:
+            raise BundleError(f"input_size must be an integer between 8 and 1024, got {self.input_size!r}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "BundleMetadata":
+        known = {f.name for f in dataclasses.fields(cls)}
+        missing = {"name", "architecture", "class_names", "input_size", "preprocessing"} - data.keys()
+        if missing:
+            raise BundleError(f"Bundle metadata lacks {', '.join(sorted(missing))}.")
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+def read_metadata(path: str | Path) -> BundleMetadata:
+    """Read ``metadata.json`` from a bundle folder or the file itself."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / METADATA_FILENAME
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise BundleError(f"No bundle metadata at {path}.") from exc
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"Bundle metadata at {path} is not valid JSON: {exc}.") from exc
+    return BundleMetadata.from_dict(data)
+
+
+def write_metadata(metadata: BundleMetadata, directory: str | Path) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / METADATA_FILENAME
+    path.write_text(json.dumps(metadata.to_dict(), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def save_bundle(model: Any, metadata: BundleMetadata, directory: str | Path) -> Path:
+    """Write ``model`` and its metadata into ``directory``; return the folder."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save(directory / MODEL_FILENAME)
+    write_metadata(metadata, directory)
+    return directory

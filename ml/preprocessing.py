@@ -1,0 +1,103 @@
+"""The one preprocessing path shared by training, evaluation and serving.
+
+A model only sees what this module produces: an RGB image, squashed to the
+model's square input size with bilinear resampling, then scaled the way its
+backbone expects. Training and the workers both call :func:`prepare_batch`, so
+a photo classified in production is prepared exactly as the training photos
+were. Only NumPy and Pillow are used here: the web process validates uploads
+with :func:`open_image` without ever importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Iterable, Union
+
+import numpy as np
+from PIL import Image, ImageOps
+
+ImageSource = Union[bytes, bytearray, memoryview, str, Path, Image.Image]
+
+#: How pixel values (0..255 floats) become model inputs, by name.
+PREPROCESSING_MODES = ("mobilenet", "rescale", "vgg16", "none")
+
+# Caffe-style ImageNet means (BGR), as keras.applications.vgg16.preprocess_input uses.
+_VGG_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+
+
+def open_image(source: ImageSource) -> Image.Image:
+    """Decode ``source`` fully and return an upright RGB image.
+
+    Decoding is forced (``load()``) so truncated files fail here, not later in
+    a worker. EXIF orientation is applied because phones store photos sideways
+    and only tag the rotation.
+    """
+    if isinstance(source, Image.Image):
+        image = source
+    elif isinstance(source, (str, Path)):
+        with open(source, "rb") as fh:
+            image = Image.open(io.BytesIO(fh.read()))
+    else:
+        image = Image.open(io.BytesIO(bytes(source)))
+    image.load()
+    image = ImageOps.exif_transpose(image)
+    return to_rgb(image)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB without surprises.
+
+    Transparent pixels are composited on white (a transparent logo on black
+    would look nothing like the same logo on a page), and 16/32-bit integer or
+    float images are rescaled to 0..255 instead of being clipped to white.
+    """
+    if image.mode == "RGB":
+        return image
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        low, high = float(array.min()), float(array.max())
+        scale = 255.0 / (high - low) if high > low else 0.0
+        array = ((array - low) * scale).clip(0, 255).astype(np.uint8)
+        return Image.fromarray(array, mode="L").convert("RGB")
+    return image.convert("RGB")
+
+
+def scale_pixels(batch: np.ndarray, mode: str) -> np.ndarray:
+    """Scale a float32 batch of RGB pixels in 0..255 for a backbone.
+
+    Only arithmetic and slicing, so it works on NumPy arrays (serving) and on
+    TensorFlow tensors inside a ``tf.data`` pipeline (training) alike.
+    """
+    if mode == "mobilenet":
+        return batch / 127.5 - 1.0
+    if mode == "rescale":
+        return batch / 255.0
+    if mode == "vgg16":
+        return batch[..., ::-1] - _VGG_MEAN_BGR
+    if mode == "none":
+        return batch
+    raise ValueError(
+        f"Unknown preprocessing {mode!r}; expected one of {', '.join(PREPROCESSING_MODES)}."
+    )
+
+
+def resize_to_input(image: Image.Image, size: int) -> np.ndarray:
+    """Squash an RGB image to ``size``×``size`` and return float32 pixels (0..255)."""
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.float32)
+
+
+def prepare_batch(sources: Iterable[ImageSource], size: int, mode: str) -> np.ndarray:
+    """Turn images (bytes, paths or PIL images) into one model-ready batch."""
+    pixels = [resize_to_input(open_image(source), size) for source in sources]
+    if not pixels:
+        return np.zeros((0, size, size, 3), dtype=np.float32)
+    return scale_pixels(np.stack(pixels), mode).astype(np.float32, copy=False)

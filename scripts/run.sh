@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs the whole service in the foreground: daphne (HTTP + websockets) and one
+# Celery worker. Ctrl-C stops both. Called by `make run`, which installs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=.venv/bin
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+DEFAULT_REDIS=redis://127.0.0.1:6379/0
+
+# Use the machine's Redis when it answers; otherwise the documented fallback.
+if [ -z "${REDIS_URL+set}" ]; then
+  if "$BIN/python" -c "import redis, sys; redis.Redis.from_url('$DEFAULT_REDIS', socket_connect_timeout=1).ping()" 2>/dev/null; then
+    export REDIS_URL=$DEFAULT_REDIS
+  else
+    export REDIS_URL=""
+    echo "No Redis answers at 127.0.0.1:6379: using the fallback (queue in var/broker," \
+         "live pushes replaced by polling). Set REDIS_URL to use another Redis."
+  fi
+fi
+
+"$BIN/python" manage.py migrate --noinput
+"$BIN/python" manage.py ensure_active_model
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo "Stopping…"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait || true
+}
+trap stop INT TERM EXIT
+
+"$BIN/celery" -A classifier_site worker --loglevel=INFO &
+pids+=($!)
+"$BIN/daphne" -b "$HOST" -p "$PORT" classifier_site.asgi:application &
+pids+=($!)
+
+echo
+echo "  Image classifier running at http://$HOST:$PORT/   (Ctrl-C stops it)"
+echo
+# Whichever process ends first ends the service; the trap stops the other.
+wait -n

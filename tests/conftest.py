@@ -1,0 +1,107 @@
+"""Shared fixtures: real services, tiny models, generated images, the shared data."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+SHARED_DIR = Path(os.environ.get("SHARED_DIR", REPO_DIR.parent / "shared"))
+SAMPLES_DIR = SHARED_DIR / "samples"
+CLASSES = ["human", "no_human", "uber_eats"]
+
+
+def image_bytes(fmt: str = "JPEG", size=(64, 48), color=(200, 30, 30), mode: str = "RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, color).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def labelled_samples() -> list[tuple[Path, str]]:
+    """The 16 reference photos and their labels; skips when ../shared is absent."""
+    labels = SAMPLES_DIR / "labels.csv"
+    if not labels.is_file():
+        pytest.skip(f"the shared sample photos are not at {SAMPLES_DIR} (set SHARED_DIR)")
+    with open(labels, newline="") as fh:
+        return [(SAMPLES_DIR / row["file"], row["label"]) for row in csv.DictReader(fh)]
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory) -> Path:
+    """A 3-class model over 32×32 inputs: loads and predicts in milliseconds."""
+    import keras
+
+    from ml.bundle import BundleMetadata, save_bundle
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(len(CLASSES), activation="softmax"),
+        ]
+    )
+    metadata = BundleMetadata(
+        name="tiny-test-model",
+        architecture="tiny_cnn",
+        class_names=CLASSES,
+        input_size=32,
+        preprocessing="rescale",
+        metrics={"samples_accuracy": 0.5},
+        description="Random weights, for tests only.",
+    )
+    return save_bundle(model, metadata, tmp_path_factory.mktemp("tiny-bundle"))
+
+
+@pytest.fixture
+def active_tiny_model(db, tiny_bundle):
+    from classification import model_registry
+
+    return model_registry.import_bundle(tiny_bundle, activate_now=True)
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker (solo pool, in this process) on the real Redis broker.
+
+    It starts after the test's model is active, like a deployed worker that
+    loads the active model in ``worker_process_init``.
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    from classifier_site.celery import app
+
+    app.control.purge()
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
+        yield worker
+
+
+def wait_until_finished(ids, timeout: float = 60.0):
+    """Poll the database until every classification is done or failed."""
+    from classification.models import Classification
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = list(Classification.objects.filter(pk__in=ids))
+        if len(rows) == len(ids) and all(row.is_finished for row in rows):
+            return sorted(rows, key=lambda row: list(ids).index(row.pk))
+        time.sleep(0.1)
+    states = dict(Classification.objects.filter(pk__in=ids).values_list("pk", "status"))
+    raise AssertionError(f"classifications did not finish within {timeout} s: {states}")
+
+
+def stored_files(root: Path | None = None) -> set[str]:
+    """Every file under MEDIA_ROOT, relative to it."""
+    from django.conf import settings
+
+    root = Path(root or settings.MEDIA_ROOT)
+    if not root.exists():
+        return set()
+    return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
