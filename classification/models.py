@@ -119,3 +119,25 @@ class Classification(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+class WorkerProcess(models.Model):
+    """A worker process and the model it has loaded, as it last reported.
+
+    Written by each worker process when it loads a model; read by readiness
+    checks and shown in the admin, so people can see which model serves.
+    """
+
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL)
+    load_count = models.PositiveIntegerField(default=0)
+    load_seconds = models.FloatField(default=0.0)
+    warmup_seconds = models.FloatField(default=0.0)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["hostname", "pid"], name="unique_worker_process")]
+
+    def __str__(self) -> str:
+        return f"{self.hostname}:{self.pid}"

@@ -22,17 +22,13 @@ from dataclasses import dataclass, field
 
 from celery.signals import worker_process_init
 from django.conf import settings
-from django.core.cache import cache
+from django.utils import timezone
 
 from classification import model_registry
-from classification.models import ModelVersion
+from classification.models import ModelVersion, WorkerProcess
 from ml.predictor import Predictor, limit_tensorflow_threads, threads_per_process
 
 logger = logging.getLogger(__name__)
-
-HEARTBEAT_KEY_PREFIX = "worker-model:"
-HEARTBEAT_TTL_SECONDS = 24 * 3600
-
 
 class NoActiveModel(RuntimeError):
     pass
@@ -68,7 +64,7 @@ def _load(version: ModelVersion) -> None:
         warmup,
         state.load_count,
     )
-    publish_heartbeat()
+    report_status()
 
 
 def ensure_loaded() -> tuple[Predictor, int]:
@@ -82,27 +78,22 @@ def ensure_loaded() -> tuple[Predictor, int]:
         return state.predictor, state.version_id
 
 
-def heartbeat_key() -> str:
-    return f"{HEARTBEAT_KEY_PREFIX}{socket.gethostname()}:{os.getpid()}"
-
-
-def publish_heartbeat() -> None:
-    """Tell the web side (readiness, tests) which model this process serves."""
+def report_status() -> None:
+    """Record which model this process serves (readiness checks, admin, tests)."""
     try:
-        cache.set(
-            heartbeat_key(),
-            {
-                "pid": os.getpid(),
-                "version_id": state.version_id,
+        WorkerProcess.objects.update_or_create(
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            defaults={
+                "model_version_id": state.version_id,
                 "load_count": state.load_count,
                 "load_seconds": state.load_seconds,
                 "warmup_seconds": state.warmup_seconds,
-                "at": time.time(),
+                "last_seen": timezone.now(),
             },
-            HEARTBEAT_TTL_SECONDS,
         )
-    except Exception:  # a missing cache must not stop a worker from classifying
-        logger.warning("Could not publish the worker heartbeat", exc_info=True)
+    except Exception:  # a status row must never stop a worker from classifying
+        logger.warning("Could not record the worker status", exc_info=True)
 
 
 @worker_process_init.connect
