@@ -82,15 +82,16 @@ def active_version() -> ModelVersion | None:
 
 
 def ensure_active_version() -> tuple[ModelVersion, bool]:
-    """Return the active version, importing and activating the demo model if none is.
+    """Return the active version, importing and activating the default bundle if none is.
 
     Returns ``(version, created)`` so callers can say what happened.
     """
     version = active_version()
     if version is not None:
         return version, False
-    demo_dir = Path(settings.CLASSIFIER["DEMO_MODEL_DIR"])
-    version = import_bundle(demo_dir, is_demo=True, activate_now=True)
+    bundle_dir = Path(settings.CLASSIFIER["DEFAULT_MODEL_DIR"])
+    is_demo = bundle_dir.resolve() == (Path(settings.BASE_DIR) / "ml" / "demo_model").resolve()
+    version = import_bundle(bundle_dir, is_demo=is_demo, activate_now=True)
     return version, True
 
 

@@ -119,6 +119,7 @@ if REDIS_URL:
     }
 else:
     _broker_dir = VAR_DIR / "broker"
+    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
@@ -157,7 +158,8 @@ CLASSIFIER = {
     "MAX_FILES_PER_REQUEST": env.int("CLASSIFIER_MAX_FILES_PER_REQUEST", default=20),
     "THUMBNAIL_SIZE": 256,
     "MODEL_CACHE_DIR": Path(env("CLASSIFIER_MODEL_CACHE_DIR", default=str(VAR_DIR / "model-cache"))),
-    "DEMO_MODEL_DIR": BASE_DIR / "ml" / "demo_model",
+    # Bundle imported and activated when no model is active (first start).
+    "DEFAULT_MODEL_DIR": Path(env("CLASSIFIER_DEFAULT_MODEL_DIR", default=str(BASE_DIR / "ml" / "demo_model"))),
 }
 
 # Django's own upload limit must allow a batch of files at the per-file limit.
