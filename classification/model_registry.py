@@ -125,3 +125,46 @@ def local_model_path(version: ModelVersion) -> Path:
         raise BundleError(f"The stored artifact of {version} does not match its recorded SHA-256.")
     tmp_path.replace(target)
     return target
+
+
+def import_model_file(
+    path: Path,
+    *,
+    class_names: list[str],
+    preprocessing: str,
+    input_size: int | None = None,
+    name: str = "",
+    description: str = "",
+    activate_now: bool = False,
+) -> ModelVersion:
+    """Import a bare Keras model file (``.keras``, or legacy Keras 2 ``.h5``).
+
+    The model is loaded once to prove it is a model whose outputs match the
+    class names, then stored in the native ``.keras`` format. This loads
+    TensorFlow, so it belongs in commands and workers, never in a web request.
+    """
+    from ml.keras_io import input_size_of, load_model, output_count_of, save_as_keras
+
+    path = Path(path)
+    model = load_model(path)
+    declared = input_size_of(model)
+    if input_size is None and declared is None:
+        raise BundleError(f"{path.name} does not declare a fixed square input; give the input size.")
+    if input_size is not None and declared is not None and declared != input_size:
+        raise BundleError(f"{path.name} takes {declared}×{declared} inputs, not {input_size}.")
+    metadata = BundleMetadata(
+        name=name or path.stem,
+        architecture=f"imported {path.suffix.lstrip('.')}",
+        class_names=class_names,
+        input_size=input_size or declared,
+        preprocessing=preprocessing,
+        description=description or f"Imported from {path.name}.",
+    )
+    outputs = output_count_of(model)
+    if outputs != len(class_names):
+        raise BundleError(
+            f"{path.name} has {outputs} outputs but {len(class_names)} class names were given "
+            f"({', '.join(class_names)})."
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        return create_version(save_as_keras(model, tmp), metadata, activate_now=activate_now)

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ml.bundle import MODEL_FILENAME, BundleError, BundleMetadata, read_metadata
-from ml.keras_io import load_model, quiet_tensorflow
+from ml.keras_io import load_model, output_count_of, quiet_tensorflow
 from ml.preprocessing import ImageSource, prepare_batch
 
 
@@ -55,7 +55,7 @@ class Predictor:
     """A loaded model with the metadata that says how to feed it."""
 
     def __init__(self, model: Any, metadata: BundleMetadata, load_seconds: float = 0.0):
-        outputs = int(model.output_shape[-1])
+        outputs = output_count_of(model)
         if outputs != len(metadata.class_names):
             raise BundleError(
                 f"The model has {outputs} outputs but the metadata names "
