@@ -1,0 +1,86 @@
+"""Pages people see: the model banner, history with thumbnails, detail, image files."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.urls import reverse
+from PIL import Image
+
+from classification.models import Classification
+from classification.services import classify_stored_image, submit_image
+from ml.predictor import Predictor
+from tests.conftest import image_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def done_row(active_tiny_model, tiny_bundle):
+    row = submit_image(data=image_bytes("PNG", size=(80, 60)), original_name="../../etc/photo.png")
+    predictor = Predictor.from_bundle(tiny_bundle)
+    return classify_stored_image(row.pk, load_model=lambda: (predictor, active_tiny_model.pk))
+
+
+def test_banner_names_the_model_and_its_sample_accuracy(client, active_tiny_model):
+    active_tiny_model.is_demo = True
+    active_tiny_model.save()
+
+    page = client.get(reverse("upload")).content.decode()
+
+    assert "Demo model:" in page
+    assert "tiny-test-model" in page
+    assert '<strong id="sample-accuracy">0.50</strong>' in page
+    assert "Random weights, for tests only." in page
+
+
+def test_banner_says_when_no_model_is_active(client, db):
+    page = client.get(reverse("upload")).content.decode()
+    assert "No active model" in page and "ensure_active_model" in page
+
+
+def test_history_lists_results_with_thumbnails_and_filters(client, done_row):
+    page = client.get(reverse("history")).content.decode()
+    assert reverse("classification-thumbnail", args=[done_row.pk]) in page
+    assert done_row.predicted_label in page
+    assert "photo.png" in page and "etc/photo" not in page  # the client's path is never kept
+
+    other_label = next(name for name in done_row.probabilities if name != done_row.predicted_label)
+    filtered = client.get(reverse("history"), {"label": other_label}).content.decode()
+    assert "Nothing classified yet" in filtered
+
+
+def test_detail_page_shows_every_class_probability(client, done_row):
+    page = client.get(reverse("classification-detail", args=[done_row.pk])).content.decode()
+    for label, probability in done_row.probabilities.items():
+        assert f"<th>{label}</th>" in page
+        assert f"{probability:.3f}" in page
+    assert reverse("classification-image", args=[done_row.pk]) in page
+
+
+def test_image_and_thumbnail_are_served_from_storage(client, done_row):
+    original = client.get(reverse("classification-image", args=[done_row.pk]))
+    assert original["Content-Type"] == "image/png"
+    assert b"".join(original.streaming_content) == done_row.image.open("rb").read()
+
+    thumbnail = client.get(reverse("classification-thumbnail", args=[done_row.pk]))
+    thumb = Image.open(io.BytesIO(b"".join(thumbnail.streaming_content)))
+    assert thumb.format == "JPEG" and max(thumb.size) <= 256
+
+
+def test_status_endpoint_rejects_malformed_ids(client, db):
+    response = client.get(reverse("classification-status"), {"ids": "1,abc"})
+    assert response.status_code == 400 and "integers" in response.json()["error"]
+
+
+def test_missing_classification_is_404(client, db):
+    assert client.get(reverse("classification-detail", args=[424242])).status_code == 404
+    assert client.get(reverse("classification-image", args=[424242])).status_code == 404
+
+
+def test_stored_row_records_what_was_uploaded(done_row):
+    row = Classification.objects.get(pk=done_row.pk)
+    assert (row.width, row.height, row.byte_size > 0, len(row.content_hash)) == (80, 60, True, 64)
+    assert row.content_type == "image/png"
+    assert row.image.name.startswith("images/") and row.image.name.endswith(".png")
