@@ -7,6 +7,7 @@ generated, never taken from the uploader, so a hostile name cannot choose a path
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -102,6 +103,18 @@ class Classification(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    reviewed_label = models.CharField(
+        max_length=100, blank=True, db_index=True, help_text="The label a person confirmed or corrected."
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="classifications"
+    )
+
     original_name = models.CharField(max_length=255, blank=True)
     content_type = models.CharField(max_length=100, blank=True)
     byte_size = models.PositiveIntegerField(default=0)
@@ -119,6 +132,10 @@ class Classification(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def is_reviewed(self) -> bool:
+        return bool(self.reviewed_label)
 
 
 class WorkerProcess(models.Model):

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from classification import selectors, services
 from classification.models import Classification
 from classification.payloads import classification_payload
-from classification.validation import ImageRejected, upload_limits
+from classification.validation import upload_limits
 
 HISTORY_PAGE_SIZE = 24
 
@@ -19,38 +19,16 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _submit_files(request: HttpRequest) -> tuple[list[Classification], list[dict], int]:
-    """Submit every uploaded file; return accepted rows, rejections and the HTTP status."""
-    files = request.FILES.getlist("files")
-    limit = upload_limits()["max_files"]
-    if not files:
-        return [], [{"name": "", "code": "missing_file", "error": "Choose at least one image to upload."}], 400
-    if len(files) > limit:
-        message = f"{len(files)} files sent; at most {limit} can be uploaded at once."
-        return [], [{"name": "", "code": "too_many_files", "error": message}], 400
-
-    accepted, rejected = [], []
-    for upload in files:
-        name = services.clean_original_name(upload.name)
-        try:
-            accepted.append(services.submit_upload(upload, original_name=name, source=Classification.Source.UPLOAD))
-        except ImageRejected as exc:
-            rejected.append({"name": name, "code": exc.code, "error": exc.message, "status": exc.status})
-        except services.ServiceUnavailable as exc:
-            rejected.append({"name": name, "code": "unavailable", "error": str(exc), "status": 503})
-    if accepted:
-        return accepted, rejected, 202
-    statuses = {item["status"] for item in rejected}
-    return accepted, rejected, statuses.pop() if len(statuses) == 1 else 400
-
-
 @require_http_methods(["GET", "POST"])
 def upload(request: HttpRequest) -> HttpResponse:
     accepted: list[Classification] = []
     rejected: list[dict] = []
     status = 200
     if request.method == "POST":
-        accepted, rejected, status = _submit_files(request)
+        result = services.submit_uploads(
+            request.FILES.getlist("files"), source=Classification.Source.UPLOAD, user=request.user
+        )
+        accepted, rejected, status = result.accepted, [r.as_dict() for r in result.rejected], result.status
         if _wants_json(request):
             return JsonResponse(
                 {"accepted": [classification_payload(c) for c in accepted], "rejected": rejected}, status=status

@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "classification",
 ]
 
@@ -125,6 +127,7 @@ else:
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
     # Only the web process can reach an in-memory layer: pages fall back to polling.
@@ -165,6 +168,37 @@ CLASSIFIER = {
 # Django's own upload limit must allow a batch of files at the per-file limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = CLASSIFIER["MAX_UPLOAD_BYTES"] + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- REST API ---------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["classification.api.permissions.ReadOrAuthenticatedWrite"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("API_THROTTLE_ANON", default="60/min"),
+        "user": env("API_THROTTLE_USER", default="600/min"),
+    },
+    "EXCEPTION_HANDLER": "classification.api.errors.exception_handler",
+}
+# Anonymous clients may read; writing (classifying) needs a user unless this is on.
+API_ALLOW_ANONYMOUS_WRITES = env.bool("API_ALLOW_ANONYMOUS_WRITES", default=False)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Image classifier API",
+    "DESCRIPTION": "Classify images, fetch results, browse history and manage model versions.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = {

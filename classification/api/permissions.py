@@ -1,0 +1,13 @@
+from django.conf import settings
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+
+class ReadOrAuthenticatedWrite(BasePermission):
+    """Anyone may read; writes need a signed-in user unless anonymous writes are enabled."""
+
+    message = "Sign in (session or token) to do this; anonymous writes are disabled."
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in SAFE_METHODS:
+            return True
+        return bool(settings.API_ALLOW_ANONYMOUS_WRITES or (request.user and request.user.is_authenticated))
