@@ -111,6 +111,10 @@ class Classification(models.Model):
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
 
+    notify_group = models.CharField(
+        max_length=100, blank=True, help_text="Channel-layer group of the websocket that sent it, told when done."
+    )
+
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="classifications"
     )

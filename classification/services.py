@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from classification.models import Classification
+from classification.notifications import notify_finished
 from classification.validation import ImageRejected, ValidatedImage, too_large, upload_limits, validate_image
 from ml.predictor import Predictor
 
@@ -36,7 +37,12 @@ def clean_original_name(name: str | None) -> str:
 
 
 def submit_image(
-    *, data: bytes, original_name: str = "", source: str = Classification.Source.UPLOAD, user=None
+    *,
+    data: bytes,
+    original_name: str = "",
+    source: str = Classification.Source.UPLOAD,
+    user=None,
+    notify_group: str = "",
 ) -> Classification:
     """Validate, store and queue one image; raise ``ImageRejected`` for bad input.
 
@@ -44,7 +50,7 @@ def submit_image(
     whatever part was already written, so no row ever points at a missing file.
     """
     validated = validate_image(data)
-    classification = _store(validated, clean_original_name(original_name), source, user)
+    classification = _store(validated, clean_original_name(original_name), source, user, notify_group)
     transaction.on_commit(lambda: enqueue(classification.pk))
     return classification
 
@@ -105,9 +111,10 @@ def submit_uploads(files, *, source: str, user=None) -> SubmissionResult:
     return result
 
 
-def _store(validated: ValidatedImage, original_name: str, source: str, user) -> Classification:
+def _store(validated: ValidatedImage, original_name: str, source: str, user, notify_group: str) -> Classification:
     classification = Classification(
         source=source,
+        notify_group=notify_group,
         submitted_by=user if user is not None and user.is_authenticated else None,
         original_name=original_name,
         content_type=validated.content_type,
@@ -144,11 +151,13 @@ def enqueue(classification_id: int) -> None:
         classify_image.delay(classification_id)
     except Exception:
         logger.exception("Could not queue classification %s", classification_id)
-        Classification.objects.filter(pk=classification_id, status=Classification.Status.QUEUED).update(
+        failed = Classification.objects.filter(pk=classification_id, status=Classification.Status.QUEUED).update(
             status=Classification.Status.FAILED,
             error_message="The classification queue is unavailable; please upload again.",
             finished_at=timezone.now(),
         )
+        if failed:
+            notify_finished(Classification.objects.get(pk=classification_id))
 
 
 ModelLoader = Callable[[], tuple[Predictor, int]]
@@ -188,4 +197,5 @@ def classify_stored_image(classification_id: int, load_model: ModelLoader) -> Cl
         classification.error_message = ""
     classification.finished_at = timezone.now()
     classification.save()
+    notify_finished(classification)
     return classification

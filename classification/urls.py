@@ -4,6 +4,7 @@ from classification import views
 
 urlpatterns = [
     path("", views.upload, name="upload"),
+    path("webcam/", views.webcam, name="webcam"),
     path("history/", views.history, name="history"),
     path("classifications/status.json", views.status_json, name="classification-status"),
     path("classifications/<int:pk>/", views.detail, name="classification-detail"),

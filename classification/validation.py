@@ -87,7 +87,7 @@ def validate_image(data: bytes) -> ValidatedImage:
     except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise ImageRejected("The file is not an image this service can read.", status=415, code="unsupported_type")
     except Exception:
-        raise ImageRejected("The file is not a readable image.", code="invalid_image")
+        raise _corrupt()
     if image_format not in ALLOWED_FORMATS:
         raise ImageRejected(
             f"{image_format} images are not accepted; send JPEG, PNG, GIF, WebP, BMP or TIFF.",
@@ -106,10 +106,7 @@ def validate_image(data: bytes) -> ValidatedImage:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = open_image(data)
     except Exception:
-        raise ImageRejected(
-            "The image could not be decoded completely (truncated or corrupt file).",
-            code="corrupt_image",
-        )
+        raise _corrupt()
     return ValidatedImage(
         data=data,
         format=image_format,
@@ -118,6 +115,12 @@ def validate_image(data: bytes) -> ValidatedImage:
         height=image.height,
         sha256=hashlib.sha256(data).hexdigest(),
         thumbnail_jpeg=_thumbnail(image),
+    )
+
+
+def _corrupt() -> ImageRejected:
+    return ImageRejected(
+        "The image could not be decoded completely (truncated or corrupt file).", code="corrupt_image"
     )
 
 

@@ -43,6 +43,11 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+def webcam(request: HttpRequest) -> HttpResponse:
+    return render(request, "classification/webcam.html", {"limits": upload_limits()})
+
+
+@require_GET
 def status_json(request: HttpRequest) -> JsonResponse:
     try:
         ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.strip()]

@@ -1,4 +1,8 @@
-"""ASGI entry point for daphne: HTTP through Django, websockets through Channels."""
+"""ASGI entry point for daphne: HTTP through Django, websockets through Channels.
+
+Websocket handshakes must come from an allowed origin (the site's own hosts),
+so another site cannot open a socket with a visitor's cookies.
+"""
 
 import os
 
@@ -9,6 +13,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "classifier_site.settings")
 # Django must be set up before anything imports models.
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from classification.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

@@ -160,6 +160,9 @@ CLASSIFIER = {
     "MAX_IMAGE_PIXELS": env.int("CLASSIFIER_MAX_IMAGE_PIXELS", default=40_000_000),
     "MAX_FILES_PER_REQUEST": env.int("CLASSIFIER_MAX_FILES_PER_REQUEST", default=20),
     "THUMBNAIL_SIZE": 256,
+    # Webcam sockets: frames a client may have queued at once, and a frame's byte limit.
+    "WEBCAM_MAX_IN_FLIGHT": env.int("CLASSIFIER_WEBCAM_MAX_IN_FLIGHT", default=2),
+    "WEBCAM_MAX_FRAME_BYTES": env.int("CLASSIFIER_WEBCAM_MAX_FRAME_BYTES", default=2 * 1024 * 1024),
     "MODEL_CACHE_DIR": Path(env("CLASSIFIER_MODEL_CACHE_DIR", default=str(VAR_DIR / "model-cache"))),
     # Bundle imported and activated when no model is active (first start).
     "DEFAULT_MODEL_DIR": Path(env("CLASSIFIER_DEFAULT_MODEL_DIR", default=str(BASE_DIR / "ml" / "demo_model"))),

@@ -1,4 +1,5 @@
-// Keeps result cards current: renders new ones and polls until each is finished.
+// Keeps result cards current: renders new ones, takes live pushes, and polls
+// unfinished ones as a fallback (no Redis, or a socket that is down).
 (function () {
   "use strict";
   const list = document.getElementById("results");
@@ -82,4 +83,15 @@
 
   window.Results = { upsert: upsert };
   schedule();
+
+  // Live pushes: "all" shows every new result (history), "own" only updates cards on the page.
+  if (window.openLiveSocket && list.dataset.live) {
+    window.openLiveSocket("/ws/classifications/", {
+      message: (msg) => {
+        if (msg.type !== "result") return;
+        const known = list.querySelector('[data-id="' + msg.classification.id + '"]');
+        if (known || list.dataset.live === "all") upsert(msg.classification);
+      },
+    });
+  }
 })();

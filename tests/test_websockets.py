@@ -1,0 +1,157 @@
+"""Websocket consumers over the real channels-redis layer, with a real worker pushing results."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+
+from classification.models import Classification
+from classifier_site.asgi import application
+from tests.conftest import image_bytes, stored_files
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = [(b"origin", b"http://localhost")]
+
+
+def run(scenario):
+    """Run an async scenario from a sync test (pytest-django's DB access stays sync)."""
+    return async_to_sync(scenario)()
+
+
+async def connect(path="/ws/webcam/", headers=ORIGIN):
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await communicator.connect(timeout=10)
+    return communicator, connected
+
+
+async def receive_until(communicator, kind: str, timeout: float = 60):
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await communicator.receive_json_from(timeout=timeout)
+            if message["type"] == kind:
+                return message
+
+
+def test_webcam_frame_is_classified_and_pushed_back(active_tiny_model, celery_worker):
+    async def scenario():
+        communicator, connected = await connect()
+        assert connected
+        ready = await communicator.receive_json_from()
+        assert ready == {"type": "ready", "max_in_flight": 2}
+
+        await communicator.send_to(bytes_data=image_bytes("JPEG", size=(320, 240)))
+        accepted = await receive_until(communicator, "accepted")
+        result = await receive_until(communicator, "result")
+        await communicator.disconnect()
+        return accepted, result
+
+    accepted, result = run(scenario)
+
+    assert accepted["classification"]["status"] == "queued"
+    assert result["classification"]["id"] == accepted["classification"]["id"]
+    assert result["classification"]["status"] == "done"
+    assert result["in_flight"] == 0
+    row = Classification.objects.get(pk=result["classification"]["id"])
+    assert (row.source, row.status, row.predicted_label) == ("webcam", "done", result["classification"]["predicted_label"])
+
+
+def test_live_feed_receives_results_from_every_source(client, active_tiny_model, celery_worker):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    async def scenario():
+        feed, connected = await connect("/ws/classifications/")
+        assert connected
+        await asyncio.sleep(0.2)  # the group subscription is in place before anything finishes
+        from channels.db import database_sync_to_async
+
+        response = await database_sync_to_async(client.post)(
+            reverse("upload"),
+            {"files": [SimpleUploadedFile("u.jpg", image_bytes(), "image/jpeg")]},
+            HTTP_ACCEPT="application/json",
+        )
+        pushed = await receive_until(feed, "result")
+        await feed.disconnect()
+        return response.json()["accepted"][0]["id"], pushed
+
+    upload_id, pushed = run(scenario)
+    assert pushed["classification"]["id"] == upload_id
+    assert pushed["classification"]["source"] == "upload"
+
+
+@pytest.mark.parametrize(
+    "frame, code",
+    [(b"definitely not an image", "unsupported_type"), (image_bytes("JPEG")[:200], "corrupt_image")],
+)
+def test_undecodable_frames_are_refused_and_the_socket_stays_usable(active_tiny_model, frame, code):
+    async def scenario():
+        communicator, _ = await connect()
+        await communicator.receive_json_from()
+        await communicator.send_to(bytes_data=frame)
+        refused = await communicator.receive_json_from()
+        await communicator.send_to(bytes_data=image_bytes())
+        accepted = await communicator.receive_json_from()
+        await communicator.disconnect()
+        return refused, accepted
+
+    before = stored_files()
+    refused, accepted = run(scenario)
+    assert refused["type"] == "rejected" and refused["code"] == code and refused["message"]
+    assert accepted["type"] == "accepted"
+    assert Classification.objects.count() == 1
+    assert len(stored_files() - before) == 2  # the good frame and its thumbnail only
+
+
+def test_oversized_frame_is_refused(active_tiny_model, settings):
+    settings.CLASSIFIER = {**settings.CLASSIFIER, "WEBCAM_MAX_FRAME_BYTES": 100}
+
+    async def scenario():
+        communicator, _ = await connect()
+        await communicator.receive_json_from()
+        await communicator.send_to(bytes_data=image_bytes())
+        refused = await communicator.receive_json_from()
+        await communicator.send_to(text_data='{"hello": 1}')
+        text_refused = await communicator.receive_json_from()
+        await communicator.disconnect()
+        return refused, text_refused
+
+    refused, text_refused = run(scenario)
+    assert refused["code"] == "frame_too_large" and "limit is 100" in refused["message"]
+    assert text_refused["code"] == "binary_expected"
+    assert not Classification.objects.exists()
+
+
+def test_a_client_never_has_more_frames_in_flight_than_allowed(active_tiny_model, settings):
+    # No worker runs here, so nothing finishes: the third frame must be refused.
+    settings.CLASSIFIER = {**settings.CLASSIFIER, "WEBCAM_MAX_IN_FLIGHT": 2}
+
+    async def scenario():
+        communicator, _ = await connect()
+        await communicator.receive_json_from()
+        replies = []
+        for _ in range(3):
+            await communicator.send_to(bytes_data=image_bytes())
+            replies.append(await communicator.receive_json_from())
+        await communicator.disconnect()
+        return replies
+
+    replies = run(scenario)
+    assert [reply["type"] for reply in replies] == ["accepted", "accepted", "rejected"]
+    assert replies[1]["in_flight"] == 2
+    assert replies[2]["code"] == "busy"
+    assert Classification.objects.count() == 2
+
+
+@pytest.mark.parametrize("headers", [[(b"origin", b"http://evil.example")], []], ids=["foreign-origin", "no-origin"])
+def test_sockets_from_other_origins_are_refused(db, headers):
+    async def scenario():
+        communicator, connected = await connect(headers=headers)
+        if connected:
+            await communicator.disconnect()
+        return connected
+
+    assert run(scenario) is False
