@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from celery.signals import worker_process_init
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 
 from classification import model_registry
@@ -104,3 +105,6 @@ def load_at_process_start(**_kwargs) -> None:
         ensure_loaded()
     except NoActiveModel as exc:
         logger.error("%s Tasks will fail until one is.", exc)
+    finally:
+        # Tasks open their own connections; one left from start-up would idle forever.
+        connections.close_all()

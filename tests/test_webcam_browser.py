@@ -1,0 +1,159 @@
+"""End to end in headless Chromium: a fake camera, the webcam page, results pushed live."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from PIL import Image
+
+from classification.models import Classification
+from tests.conftest import REPO_DIR, SAMPLES_DIR
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def write_y4m(image: Image.Image, path: Path, frames: int = 2) -> Path:
+    """A raw YUV 4:2:0 video Chromium's fake camera can play (and loop)."""
+    image = image.convert("RGB").resize((640, 480))
+    y, cb, cr = image.convert("YCbCr").split()
+    chroma = [plane.resize((320, 240)) for plane in (cb, cr)]
+    frame = y.tobytes() + chroma[0].tobytes() + chroma[1].tobytes()
+    with open(path, "wb") as fh:
+        fh.write(b"YUV4MPEG2 W640 H480 F1:1 Ip A1:1 C420jpeg\n")
+        for _ in range(frames):
+            fh.write(b"FRAME\n" + frame)
+    return path
+
+
+def camera_picture() -> Image.Image:
+    sample = SAMPLES_DIR / "203.png"
+    if sample.is_file():
+        return Image.open(sample)
+    return Image.linear_gradient("L").convert("RGB")  # no shared photos: any picture will do
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def daphne_server():
+    """The real ASGI server on the test database (HTTP and websockets)."""
+    database = settings.DATABASES["default"]
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "classifier_site.test_settings",
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "VAR_DIR": str(settings.VAR_DIR),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "classifier_site.asgi:application"],
+        cwd=REPO_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@contextmanager
+def chromium(*args: str):
+    """Headless Debian Chromium through Playwright.
+
+    Playwright's sync API runs an event loop in this thread, so the ORM must
+    not be used inside this block: it would open a connection bound to that
+    loop's context that nothing closes. Tests collect what the page shows
+    here and check the database after the block.
+    """
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing; `make test` installs Debian's chromium package")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", *args])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_webcam_page_streams_frames_and_shows_pushed_results(
+    active_tiny_model, celery_worker, daphne_server, tmp_path
+):
+    video = write_y4m(camera_picture(), tmp_path / "camera.y4m")
+    fake_camera = (
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}",
+    )
+    with chromium(*fake_camera) as browser:
+        shown, labels, message = _stream_from_fake_camera(browser, daphne_server)
+
+    rows = {row.pk: row for row in Classification.objects.filter(pk__in=shown)}
+    assert len(rows) == len(shown) >= 2
+    assert all(row.source == "webcam" and row.status == "done" for row in rows.values())
+    assert shown == sorted(shown, reverse=True)  # newest first
+    assert set(labels) <= set(active_tiny_model.class_names)
+    assert message == ""
+
+
+def _stream_from_fake_camera(browser, base_url):
+    context = browser.new_context()
+    history = context.new_page()
+    history.goto(f"{base_url}/history/")
+    history.wait_for_function("document.querySelector('#results').dataset.live === 'all'")
+
+    page = context.new_page()
+    page.goto(f"{base_url}/webcam/")
+    page.wait_for_selector("#connection:text('connected')")
+    page.fill("#interval", "1")
+    page.click("#toggle")
+
+    page.wait_for_function(
+        "document.querySelectorAll('#webcam-results [data-status=done]').length >= 2", timeout=60_000
+    )
+    page.click("#toggle")  # stop capturing
+    shown = page.eval_on_selector_all(
+        "#webcam-results [data-status=done]", "items => items.map(item => Number(item.dataset.id))"
+    )
+    labels = page.eval_on_selector_all("#webcam-results .label", "items => items.map(item => item.textContent)")
+
+    message = page.text_content("#webcam-message")
+    # The history page, opened before any frame, received the results live.
+    history.wait_for_function(
+        f"document.querySelectorAll('#results [data-status=done]').length >= {len(shown)}", timeout=30_000
+    )
+    context.close()
+    return shown, labels, message
+
+
+def test_denied_camera_shows_a_clear_message(db, daphne_server):
+    with chromium("--use-fake-device-for-media-stream", "--deny-permission-prompts") as browser:
+        page = browser.new_page()
+        page.goto(f"{daphne_server}/webcam/")
+        page.click("#toggle")
+        page.wait_for_function("document.querySelector('#webcam-message').textContent.length > 0")
+        message = page.text_content("#webcam-message")
+    assert "denied" in message or "No camera" in message
+    assert not Classification.objects.exists()
