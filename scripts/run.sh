@@ -34,11 +34,19 @@ trap stop INT TERM EXIT
 
 "$BIN/celery" -A classifier_site worker --loglevel=INFO &
 pids+=($!)
-"$BIN/daphne" -b "$HOST" -p "$PORT" classifier_site.asgi:application &
+# HTTPS when a certificate is given: browsers allow cameras only on HTTPS (or localhost).
+if [ -n "${TLS_CERT_FILE:-}" ] && [ -n "${TLS_KEY_FILE:-}" ]; then
+  scheme=https
+  "$BIN/daphne" -e "ssl:port=$PORT:interface=$HOST:privateKey=$TLS_KEY_FILE:certKey=$TLS_CERT_FILE" \
+    classifier_site.asgi:application &
+else
+  scheme=http
+  "$BIN/daphne" -b "$HOST" -p "$PORT" classifier_site.asgi:application &
+fi
 pids+=($!)
 
 echo
-echo "  Image classifier running at http://$HOST:$PORT/   (Ctrl-C stops it)"
+echo "  Image classifier running at $scheme://$HOST:$PORT/   (Ctrl-C stops it)"
 echo
 # Whichever process ends first ends the service; the trap stops the other.
 wait -n

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -105,3 +106,14 @@ def stored_files(root: Path | None = None) -> set[str]:
     if not root.exists():
         return set()
     return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
+
+
+def self_signed_certificate(directory: Path) -> dict[str, str]:
+    """A throwaway key and certificate for 127.0.0.1, as the run script's TLS variables."""
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return {"TLS_KEY_FILE": str(key), "TLS_CERT_FILE": str(cert)}

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from tests.conftest import REPO_DIR, image_bytes
+from tests.conftest import REPO_DIR, image_bytes, self_signed_certificate
 
 pytestmark = pytest.mark.slow
 
@@ -31,9 +31,10 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _start(tmp_path, tiny_bundle, redis_url: str):
+def _start(tmp_path, tiny_bundle, redis_url: str, extra_env: dict):
     port = _free_port()
     env = {
+        **extra_env,
         **os.environ,
         "PORT": str(port),
         "VAR_DIR": str(tmp_path),
@@ -52,7 +53,7 @@ def _start(tmp_path, tiny_bundle, redis_url: str):
     deadline = time.monotonic() + 120
     for line in process.stdout:
         lines.append(line)
-        match = re.search(r"running at (http://\S+/)", line)
+        match = re.search(r"running at (https?://\S+/)", line)
         if match:
             return process, match.group(1), lines
         if time.monotonic() > deadline:
@@ -63,6 +64,8 @@ def _start(tmp_path, tiny_bundle, redis_url: str):
 
 def _classify_one(base_url: str) -> dict:
     session = requests.Session()
+    session.trust_env = False  # a CA bundle from the environment would override verify=False
+    session.verify = False  # a self-signed certificate in the HTTPS case
     deadline = time.monotonic() + 60
     while True:  # daphne binds a moment after the banner
         try:
@@ -101,9 +104,14 @@ def _stop_with_ctrl_c(process) -> str:
     return output
 
 
-@pytest.mark.parametrize("redis_url", ["redis://127.0.0.1:6379/12", ""], ids=["redis", "no-redis-fallback"])
-def test_run_command_serves_classifies_and_stops_on_ctrl_c(tmp_path, tiny_bundle, redis_url):
-    process, base_url, lines = _start(tmp_path, tiny_bundle, redis_url)
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+@pytest.mark.parametrize(
+    "redis_url, https", [("redis://127.0.0.1:6379/12", True), ("", False)], ids=["redis-https", "no-redis-fallback-http"]
+)
+def test_run_command_serves_classifies_and_stops_on_ctrl_c(tmp_path, tiny_bundle, redis_url, https):
+    tls = self_signed_certificate(tmp_path) if https else {}
+    process, base_url, lines = _start(tmp_path, tiny_bundle, redis_url, tls)
+    assert base_url.startswith("https://" if https else "http://")
     try:
         result = _classify_one(base_url)
     finally:

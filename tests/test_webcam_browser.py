@@ -15,7 +15,7 @@ from django.conf import settings
 from PIL import Image
 
 from classification.models import Classification
-from tests.conftest import REPO_DIR, SAMPLES_DIR
+from tests.conftest import REPO_DIR, SAMPLES_DIR, self_signed_certificate
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -49,8 +49,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def daphne_server():
-    """The real ASGI server on the test database (HTTP and websockets)."""
+def daphne_server(request, tmp_path):
+    """The real ASGI server on the test database: HTTP (default) or HTTPS, with websockets."""
+    scheme = getattr(request, "param", "http")
     database = settings.DATABASES["default"]
     port = _free_port()
     env = {
@@ -59,8 +60,13 @@ def daphne_server():
         "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
         "VAR_DIR": str(settings.VAR_DIR),
     }
+    if scheme == "https":
+        tls = self_signed_certificate(tmp_path)
+        endpoint = ["-e", f"ssl:port={port}:interface=127.0.0.1:privateKey={tls['TLS_KEY_FILE']}:certKey={tls['TLS_CERT_FILE']}"]
+    else:
+        endpoint = ["-b", "127.0.0.1", "-p", str(port)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "classifier_site.asgi:application"],
+        [sys.executable, "-m", "daphne", *endpoint, "classifier_site.asgi:application"],
         cwd=REPO_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
@@ -71,7 +77,7 @@ def daphne_server():
         except OSError:
             time.sleep(0.1)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{scheme}://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -98,6 +104,7 @@ def chromium(*args: str):
             browser.close()
 
 
+@pytest.mark.parametrize("daphne_server", ["http", "https"], indirect=True)
 def test_webcam_page_streams_frames_and_shows_pushed_results(
     active_tiny_model, celery_worker, daphne_server, tmp_path
 ):
@@ -106,6 +113,7 @@ def test_webcam_page_streams_frames_and_shows_pushed_results(
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={video}",
+        "--ignore-certificate-errors",  # the HTTPS case serves a self-signed certificate
     )
     with chromium(*fake_camera) as browser:
         shown, labels, message = _stream_from_fake_camera(browser, daphne_server)
