@@ -162,3 +162,12 @@ class WorkerProcess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname}:{self.pid}"
+
+
+class ReviewQueueItem(Classification):
+    """The admin's review queue: unreviewed results, least confident first."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "review queue item"
+        verbose_name_plural = "review queue"
