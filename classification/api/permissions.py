@@ -1,5 +1,5 @@
 from django.conf import settings
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAdminUser
 
 
 class ReadOrAuthenticatedWrite(BasePermission):
@@ -11,3 +11,9 @@ class ReadOrAuthenticatedWrite(BasePermission):
         if request.method in SAFE_METHODS:
             return True
         return bool(settings.API_ALLOW_ANONYMOUS_WRITES or (request.user and request.user.is_authenticated))
+
+
+class StaffOnly(IsAdminUser):
+    """Staff users only (``is_staff``): 401 without credentials, 403 for other users."""
+
+    message = "Only staff users can do this."

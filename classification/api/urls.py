@@ -1,1 +1,16 @@
-urlpatterns: list = []
+"""The REST API under /api/v1/ (Django REST framework); names in the ``api`` namespace."""
+
+from django.urls import path, re_path
+
+from classification.api import views
+
+app_name = "api"
+
+urlpatterns = [
+    path("classifications/", views.ClassificationCollection.as_view(), name="classification-list"),
+    path("classifications/<int:pk>/", views.ClassificationDetail.as_view(), name="classification-detail"),
+    path("model-versions/", views.ModelVersionCollection.as_view(), name="model-version-list"),
+    path("model-versions/<int:pk>/", views.ModelVersionDetail.as_view(), name="model-version-detail"),
+    path("model-versions/<int:pk>/activate/", views.ModelVersionActivate.as_view(), name="model-version-activate"),
+    re_path(r"^[\s\S]*$", views.NotFoundView.as_view(), name="not-found"),  # any character, newlines too
+]

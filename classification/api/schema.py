@@ -1,0 +1,26 @@
+"""OpenAPI pieces shared by the API views: the documented error responses."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse
+
+from classification.api.serializers import ErrorSerializer
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input: `fields` names each bad parameter or field. For uploads also a missing file, "
+    "an empty, unreadable or corrupt image, or too many files.",
+    401: "No credentials (where required), or invalid ones: send `Authorization: Token <key>` or a session cookie.",
+    403: "Signed in but not allowed (e.g. not staff), or a session request without its CSRF token.",
+    404: "No such object, or a page number past the last page.",
+    413: "A file over `CLASSIFIER_MAX_UPLOAD_BYTES`, an image over `CLASSIFIER_MAX_IMAGE_PIXELS`, "
+    "or a request body too large to read.",
+    415: "Not an image this service reads (JPEG, PNG, GIF, WebP, BMP, TIFF), or a body that is not multipart.",
+    429: "Too many requests; `Retry-After` says how many seconds to wait.",
+    503: "Storage or queue unavailable; try again later.",
+}
+
+def errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    """Error responses in the one error shape, for ``extend_schema(responses=...)``."""
+    return {
+        status: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[status]) for status in statuses
+    }
