@@ -1,0 +1,199 @@
+"""Image datasets: a folder with one sub-folder per class, split and decoded.
+
+Training accepts exactly one dataset layout, ``ROOT/<class name>/<image files>``,
+so a user's upload, the demo dataset and the tests all go through the same
+checks. Class names are the sub-folder names in sorted order, which fixes the
+order of the model's outputs. Splits are stratified and depend only on the
+seed, so a run can be repeated and its test set named.
+
+:func:`build_demo_dataset` turns the shared photo collection (``index.csv``)
+plus synthesised uber_eats images into that layout in a local cache folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ml.preprocessing import open_image, resize_to_input
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+DEMO_CLASSES = ("human", "no_human", "uber_eats")
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be trained on, with a message for people."""
+
+
+@dataclass
+class ImageFolder:
+    """The files of a class-folder dataset and their integer labels."""
+
+    root: Path
+    class_names: list[str]
+    files: list[Path]
+    labels: np.ndarray  # int, index into class_names
+
+    def counts(self, indices: np.ndarray | None = None) -> dict[str, int]:
+        labels = self.labels if indices is None else self.labels[indices]
+        return {name: int((labels == i).sum()) for i, name in enumerate(self.class_names)}
+
+
+@dataclass
+class Split:
+    """Indices into an :class:`ImageFolder` for each part of a split."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def scan_image_folder(root: str | Path) -> ImageFolder:
+    """List a class-folder dataset, refusing layouts that cannot train a classifier."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"Dataset folder {root} does not exist.")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(class_dirs) < 2:
+        found = ", ".join(p.name for p in class_dirs) or "none"
+        raise DatasetError(
+            f"Dataset folder {root} needs at least two class sub-folders (one per class); found {found}."
+        )
+    files: list[Path] = []
+    labels: list[int] = []
+    for label, class_dir in enumerate(class_dirs):
+        images = sorted(
+            p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+        )
+        if not images:
+            raise DatasetError(
+                f"Class {class_dir.name!r} in {root} has no images "
+                f"(looked for {', '.join(IMAGE_EXTENSIONS)})."
+            )
+        files.extend(images)
+        labels.extend([label] * len(images))
+    return ImageFolder(root, [p.name for p in class_dirs], files, np.array(labels, dtype=np.int64))
+
+
+def stratified_split(labels: np.ndarray, val_split: float, test_split: float, seed: int) -> Split:
+    """Split indices class by class so every part keeps the class proportions.
+
+    Each class gives at least one image to a part whose fraction is above zero
+    (when it has three or more images), so a small class is never missing from
+    validation or test.
+    """
+    if not 0 <= val_split < 1 or not 0 <= test_split < 1 or val_split + test_split >= 1:
+        raise DatasetError(
+            f"val_split ({val_split}) and test_split ({test_split}) must be in [0, 1) and sum below 1."
+        )
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        n_test = _part_size(len(members), len(members), test_split)
+        n_val = _part_size(len(members), len(members) - n_test, val_split)
+        parts["test"].append(members[:n_test])
+        parts["val"].append(members[n_test : n_test + n_val])
+        parts["train"].append(members[n_test + n_val :])
+    return Split(**{name: np.sort(np.concatenate(chunks)) for name, chunks in parts.items()})
+
+
+def _part_size(total: int, available: int, fraction: float) -> int:
+    """Images a part takes: its fraction of the class, at least one, leaving one to train."""
+    if fraction <= 0 or available < 2:
+        return 0
+    return min(available - 1, max(1, round(total * fraction)))
+
+
+def load_pixels(files: list[Path], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decode and resize images through :mod:`ml.preprocessing`, as serving does.
+
+    Returns uint8 pixels (N, size, size, 3) and the indices of the files that
+    decoded. An unreadable file is skipped with a warning: one corrupt photo
+    among thousands should not cost a training run.
+    """
+    pixels, kept = [], []
+    for index, path in enumerate(files):
+        try:
+            image = open_image(path)
+        except Exception as exc:  # Pillow raises many types for a bad file; all mean "skip it".
+            warnings.warn(f"Skipping unreadable image {path}: {exc}", stacklevel=2)
+            continue
+        pixels.append(resize_to_input(image, size).round().astype(np.uint8))
+        kept.append(index)
+    if not pixels:
+        return np.zeros((0, size, size, 3), dtype=np.uint8), np.zeros(0, dtype=np.int64)
+    return np.stack(pixels), np.array(kept, dtype=np.int64)
+
+
+def read_labels_csv(path: str | Path) -> tuple[list[Path], list[str]]:
+    """Files and labels from a ``file,label`` CSV; files are relative to the CSV."""
+    path = Path(path)
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"file", "label"} <= set(reader.fieldnames):
+            raise DatasetError(f"{path} must have a header with 'file' and 'label' columns.")
+        rows = list(reader)
+    if not rows:
+        raise DatasetError(f"{path} lists no images.")
+    return [path.parent / row["file"] for row in rows], [row["label"] for row in rows]
+
+
+# --- the demo dataset ----------------------------------------------------------------------
+
+
+def build_demo_dataset(
+    shared_datasets: str | Path, out: str | Path, uber_eats_count: int = 800, seed: int = 0
+) -> Path:
+    """Lay out the shared photos plus synthesised uber_eats as a class-folder dataset.
+
+    Real photos are linked, not copied (they stay in the shared folder, read
+    only); synthesised images are written as JPEG. A manifest records what was
+    built, so a second call with the same arguments reuses the folder.
+    """
+    from ml import synth
+
+    shared_datasets, out = Path(shared_datasets).resolve(), Path(out)
+    index = shared_datasets / "index.csv"
+    if not index.is_file():
+        raise DatasetError(f"No index.csv in {shared_datasets}; expected the shared datasets folder.")
+    manifest = {"source": str(shared_datasets), "uber_eats_count": uber_eats_count, "seed": seed, "version": 1}
+    manifest_path = out / "manifest.json"
+    if manifest_path.is_file() and json.loads(manifest_path.read_text()) == manifest:
+        return out
+
+    if out.exists():
+        shutil.rmtree(out)
+    for name in DEMO_CLASSES:
+        (out / name).mkdir(parents=True)
+    photos = []
+    with open(index, newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["label"] not in DEMO_CLASSES:
+                raise DatasetError(f"{index}: unexpected label {row['label']!r} for {row['file']}.")
+            source = shared_datasets / row["file"]
+            # The source path made flat keeps names unique across the collections.
+            link = out / row["label"] / row["file"].replace("/", "__")
+            _link_or_copy(source, link)
+            photos.append(source)
+
+    logos = synth.load_logos(shared_datasets / "uber_eats_logos")
+    for i, image in enumerate(synth.synthesise(logos, photos, uber_eats_count, seed)):
+        image.save(out / "uber_eats" / f"synth_{i:05d}.jpg", quality=synth.jpeg_quality(seed, i))
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
+
+
+def _link_or_copy(source: Path, link: Path) -> None:
+    try:
+        os.symlink(source, link)
+    except OSError:  # file systems without symlinks (some Windows setups)
+        shutil.copyfile(source, link)

@@ -1,0 +1,263 @@
+"""Synthesised ``uber_eats`` photos: Uber Eats logos on bags, boxes and plain backgrounds.
+
+There are no real Uber Eats photos to train on, only four logo files. Real
+photos of the class show a courier carrying a delivery bag, a bag or box on its
+own, or the logo on a plain background, so we compose those three scenes from
+the logos and ordinary photos. What is varied (bag colour and shape, logo
+colouring, size, rotation, perspective, blur, JPEG quality) is what a
+classifier should learn to ignore; what stays constant is the logo on a
+bag-coloured surface, which is what it should learn to see.
+
+Every image is drawn from its own random generator seeded by ``(seed, index)``,
+so image *i* is identical whichever subset is generated and in whatever order.
+Only NumPy and Pillow are used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from ml.preprocessing import open_image
+
+# Delivery-bag surfaces seen in real Uber Eats photos, as RGB anchors to jitter.
+BAG_COLOURS = {
+    "green": [(6, 193, 103), (62, 176, 60), (94, 190, 70), (20, 150, 80)],
+    "kraft": [(196, 160, 112), (176, 136, 92), (212, 180, 134), (160, 120, 80)],
+    "black": [(22, 22, 22), (38, 38, 40), (52, 52, 56)],
+}
+UBER_DARK = (20, 30, 40)
+EATS_GREEN = (6, 193, 103)
+WHITE = (250, 250, 250)
+
+# How each bag colour prints the wordmark: colour of "Uber", colour of "Eats".
+LOGO_INK = {
+    "green": [(WHITE, WHITE), (UBER_DARK, WHITE)],
+    "kraft": [(UBER_DARK, EATS_GREEN), (UBER_DARK, UBER_DARK)],
+    "black": [(WHITE, EATS_GREEN), (WHITE, WHITE)],
+    "plain": [(UBER_DARK, EATS_GREEN), (UBER_DARK, (62, 176, 60))],
+}
+
+# Scene kinds and how often each is drawn.
+SCENES = (("bag_on_photo", 0.55), ("bag_on_plain", 0.2), ("logo_on_plain", 0.15), ("sign_on_photo", 0.1))
+
+_LOGO_WORKING_WIDTH = 600  # logos ship at up to 3500 px; nothing drawn here needs more
+
+
+@dataclass(frozen=True)
+class Logo:
+    """A logo cut to its visible extent, with its two inks separated.
+
+    ``badge`` logos are opaque (the logo already sits on its own black square)
+    and are pasted as they are; wordmarks are re-inked to suit the surface.
+    """
+
+    image: Image.Image  # RGBA
+    eats_mask: np.ndarray  # True where the ink is the green "Eats"
+    badge: bool
+
+
+def load_logos(directory: str | Path) -> list[Logo]:
+    """Read every PNG logo in ``directory`` (sorted by name, for determinism)."""
+    paths = sorted(Path(directory).glob("*.png"))
+    if not paths:
+        raise FileNotFoundError(f"No PNG logos in {directory}.")
+    return [_prepare_logo(Image.open(path)) for path in paths]
+
+
+def _prepare_logo(image: Image.Image) -> Logo:
+    rgba = image.convert("RGBA")
+    rgba = rgba.crop(rgba.getchannel("A").getbbox() or (0, 0, *rgba.size))
+    if rgba.width > _LOGO_WORKING_WIDTH:
+        height = max(1, round(rgba.height * _LOGO_WORKING_WIDTH / rgba.width))
+        rgba = rgba.resize((_LOGO_WORKING_WIDTH, height), Image.Resampling.LANCZOS)
+    pixels = np.asarray(rgba).astype(np.int16)
+    red, green, blue, alpha = (pixels[..., i] for i in range(4))
+    eats = (green > red + 40) & (green > blue + 20)
+    badge = float((alpha > 128).mean()) > 0.9
+    return Logo(image=rgba, eats_mask=eats, badge=badge)
+
+
+def inked(logo: Logo, uber_ink: tuple, eats_ink: tuple) -> Image.Image:
+    """The logo re-coloured with two inks, keeping its alpha (and anti-aliasing)."""
+    if logo.badge:
+        return logo.image
+    alpha = np.asarray(logo.image.getchannel("A"))
+    rgb = np.where(logo.eats_mask[..., None], np.array(eats_ink), np.array(uber_ink)).astype(np.uint8)
+    return Image.fromarray(np.dstack([rgb, alpha]), mode="RGBA")
+
+
+def synthesise(
+    logos: Sequence[Logo], backgrounds: Sequence[str | Path], count: int, seed: int, start: int = 0
+) -> Iterator[Image.Image]:
+    """Yield ``count`` RGB uber_eats images, numbered from ``start``."""
+    if not backgrounds:
+        raise ValueError("synthesise needs at least one background photo.")
+    for index in range(start, start + count):
+        yield synthesise_one(logos, backgrounds, seed, index)
+
+
+def synthesise_one(logos: Sequence[Logo], backgrounds: Sequence[str | Path], seed: int, index: int) -> Image.Image:
+    rng = np.random.default_rng([seed, index])
+    names, weights = zip(*SCENES)
+    scene = names[rng.choice(len(names), p=np.array(weights) / sum(weights))]
+    if scene == "bag_on_photo":
+        canvas = _background_photo(rng, backgrounds)
+        for _ in range(1 if rng.random() < 0.8 else 2):
+            _paste(canvas, _bag(rng, logos), rng, scale=(0.3, 0.7))
+    elif scene == "bag_on_plain":
+        canvas = _plain_background(rng)
+        _paste(canvas, _bag(rng, logos), rng, scale=(0.5, 0.85))
+    elif scene == "logo_on_plain":
+        canvas, colour = _logo_background(rng)
+        logo = inked(logos[rng.integers(len(logos))], *_pick(rng, LOGO_INK[colour]))
+        _paste(canvas, _perspective(logo, rng, strength=0.05), rng, scale=(0.55, 0.95))
+    else:
+        canvas = _background_photo(rng, backgrounds)
+        _paste(canvas, _sign(rng, logos), rng, scale=(0.25, 0.55))
+    return _photo_finish(canvas, rng)
+
+
+# --- scene parts ---------------------------------------------------------------------------
+
+
+def _bag(rng: np.random.Generator, logos: Sequence[Logo]) -> Image.Image:
+    """A delivery bag, box or backpack with the logo printed on it (RGBA)."""
+    colour_name = _pick(rng, list(BAG_COLOURS))
+    base = _jitter(_pick(rng, BAG_COLOURS[colour_name]), rng, 18)
+    width = int(rng.integers(220, 320))
+    height = int(width * rng.uniform(0.8, 1.35))
+    shape = _pick(rng, ["box", "paper_bag", "backpack"])
+    bag = Image.new("RGBA", (width, height + height // 4), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(bag)
+    top = height // 4
+    if shape == "backpack":
+        strap = _shade(base, 0.6)
+        draw.rounded_rectangle([width * 0.2, 0, width * 0.8, top * 2], radius=width // 8, outline=strap + (255,), width=8)
+        draw.rounded_rectangle([0, top, width - 1, top + height - 1], radius=width // 10, fill=base + (255,))
+    elif shape == "paper_bag":
+        draw.arc([width * 0.3, top * 0.2, width * 0.7, top * 1.8], 180, 360, fill=_shade(base, 0.55) + (255,), width=6)
+        draw.rectangle([0, top, width - 1, top + height - 1], fill=base + (255,))
+        draw.line([0, top + 12, width, top + 12], fill=_shade(base, 0.85) + (255,), width=3)
+    else:
+        draw.polygon([(0, top), (width * 0.15, top * 0.4), (width * 0.85, top * 0.4), (width - 1, top)], fill=_shade(base, 1.15) + (255,))
+        draw.rectangle([0, top, width - 1, top + height - 1], fill=base + (255,))
+    _side_shading(bag, rng)
+
+    logo_source = logos[rng.integers(len(logos))]
+    logo = inked(logo_source, *_pick(rng, LOGO_INK[colour_name]))
+    logo_width = int(width * rng.uniform(0.45, 0.85))
+    logo = logo.resize((logo_width, max(1, round(logo.height * logo_width / logo.width))), Image.Resampling.LANCZOS)
+    if logo.height > height * 0.8:
+        logo.thumbnail((logo_width, int(height * 0.8)), Image.Resampling.LANCZOS)
+    x = (width - logo.width) // 2 + int(rng.integers(-width // 12, width // 12 + 1))
+    y = top + int((height - logo.height) * rng.uniform(0.2, 0.6))
+    bag.alpha_composite(logo, (max(0, x), max(0, y)))
+    return _perspective(bag, rng, strength=0.12)
+
+
+def _sign(rng: np.random.Generator, logos: Sequence[Logo]) -> Image.Image:
+    """The logo on a light panel: a shop sign, a poster, a screen."""
+    logo = inked(logos[rng.integers(len(logos))], *_pick(rng, LOGO_INK["plain"]))
+    pad = int(logo.width * rng.uniform(0.05, 0.25))
+    panel = Image.new("RGBA", (logo.width + 2 * pad, logo.height + 2 * pad), _jitter(WHITE, rng, 12) + (255,))
+    panel.alpha_composite(logo, (pad, pad))
+    return _perspective(panel, rng, strength=0.15)
+
+
+def _background_photo(rng: np.random.Generator, backgrounds: Sequence[str | Path]) -> Image.Image:
+    return open_image(backgrounds[rng.integers(len(backgrounds))]).copy()
+
+
+def _plain_background(rng: np.random.Generator) -> Image.Image:
+    """A studio-like wall: light, gently graded top to bottom."""
+    size = (int(rng.integers(224, 320)), int(rng.integers(224, 320)))
+    top = np.array(_jitter((235, 232, 225), rng, 20), dtype=np.float32)
+    bottom = top * rng.uniform(0.75, 1.0)
+    ramp = np.linspace(0, 1, size[1], dtype=np.float32)[:, None, None]
+    pixels = top * (1 - ramp) + bottom * ramp
+    return Image.fromarray(np.broadcast_to(pixels, (size[1], size[0], 3)).clip(0, 255).astype(np.uint8))
+
+
+def _logo_background(rng: np.random.Generator) -> tuple[Image.Image, str]:
+    """A flat brand background and the ink set that reads on it."""
+    size = (int(rng.integers(224, 320)), int(rng.integers(180, 320)))
+    colour_name = _pick(rng, ["plain", "plain", "plain", "green", "black"])
+    colour = _jitter(WHITE, rng, 6) if colour_name == "plain" else _pick(rng, BAG_COLOURS[colour_name])
+    return Image.new("RGB", size, colour), colour_name
+
+
+def _paste(canvas: Image.Image, item: Image.Image, rng: np.random.Generator, scale: tuple[float, float]) -> None:
+    """Paste ``item`` at a random size (fraction of the canvas) and place, rotated a little."""
+    target = rng.uniform(*scale) * min(canvas.size)
+    factor = target / max(item.size)
+    item = item.resize((max(1, round(item.width * factor)), max(1, round(item.height * factor))), Image.Resampling.LANCZOS)
+    item = item.rotate(float(rng.normal(0, 8)), resample=Image.Resampling.BICUBIC, expand=True)
+    x = int(rng.integers(min(0, canvas.width - item.width), max(1, canvas.width - item.width + 1)))
+    y = int(rng.integers(min(0, canvas.height - item.height), max(1, canvas.height - item.height + 1)))
+    canvas.paste(item, (x, y), item)
+
+
+def _perspective(image: Image.Image, rng: np.random.Generator, strength: float) -> Image.Image:
+    """Warp as if seen from slightly off-axis: each corner moves up to ``strength`` of the size."""
+    width, height = image.size
+    corners = np.array([(0, 0), (width, 0), (width, height), (0, height)], dtype=np.float64)
+    moved = corners + rng.uniform(-strength, strength, size=(4, 2)) * (width, height)
+    moved -= moved.min(axis=0)
+    out_size = tuple(int(v) + 1 for v in moved.max(axis=0))
+    coefficients = _perspective_coefficients(moved, corners)
+    return image.transform(out_size, Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BICUBIC)
+
+
+def _perspective_coefficients(destination: np.ndarray, source: np.ndarray) -> tuple:
+    """Pillow wants the map from output to input corners, as 8 coefficients."""
+    rows = []
+    for (x, y), (u, v) in zip(destination, source):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    return tuple(np.linalg.solve(np.array(rows), source.reshape(8)))
+
+
+def _side_shading(image: Image.Image, rng: np.random.Generator) -> None:
+    """Darken one side a little, as light falls on a real bag, keeping alpha."""
+    width, height = image.size
+    ramp = np.linspace(1.0, rng.uniform(0.7, 1.0), width, dtype=np.float32)
+    if rng.random() < 0.5:
+        ramp = ramp[::-1]
+    pixels = np.asarray(image).astype(np.float32)
+    pixels[..., :3] *= ramp[None, :, None]
+    image.paste(Image.fromarray(pixels.clip(0, 255).astype(np.uint8), mode="RGBA"))
+
+
+def _photo_finish(canvas: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Blur and noise so pasted edges are not sharper than the photo around them."""
+    radius = float(rng.uniform(0.0, 1.2))
+    if radius > 0.3:
+        canvas = canvas.filter(ImageFilter.GaussianBlur(radius))
+    pixels = np.asarray(canvas).astype(np.float32)
+    pixels += rng.normal(0, rng.uniform(0, 6), size=pixels.shape)
+    return Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
+
+
+def jpeg_quality(seed: int, index: int) -> int:
+    """A per-image JPEG quality, so compression artefacts vary like real uploads."""
+    return int(np.random.default_rng([seed, index, 1]).integers(70, 95))
+
+
+# --- small helpers -------------------------------------------------------------------------
+
+
+def _pick(rng: np.random.Generator, options: Sequence):
+    return options[int(rng.integers(len(options)))]
+
+
+def _jitter(colour: tuple, rng: np.random.Generator, amount: int) -> tuple:
+    return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in colour)
+
+
+def _shade(colour: tuple, factor: float) -> tuple:
+    return tuple(int(np.clip(c * factor, 0, 255)) for c in colour)
