@@ -7,26 +7,80 @@ actions, or the change form.
 
 from __future__ import annotations
 
+import mimetypes
+
 from django import forms
 from django.contrib import admin, messages
+from django.core.files.storage import default_storage
 from django.db.models import Q
-from django.http import HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from classification import reviews, statistics
-from classification.models import Classification, ModelVersion, ReviewQueueItem, WorkerProcess
+from classification import model_registry, reviews, statistics, training
+from classification.models import Classification, ModelVersion, ReviewQueueItem, TrainingRun, WorkerProcess
 
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ("id", "name", "architecture", "input_size", "sample_accuracy", "is_active", "is_demo", "created_at")
+    list_display = (
+        "id", "name", "architecture", "input_size", "sample_accuracy", "test_accuracy", "is_active", "is_demo",
+        "created_at",
+    )
     list_filter = ("is_active", "is_demo", "architecture")
-    readonly_fields = ("artifact_sha256", "created_at", "is_active")
+    actions = ["activate_version"]
+    readonly_fields = ("artifact_sha256", "created_at", "is_active", "reports", "metrics_table")
+    exclude = ("report_files", "metrics")
 
     @admin.display(description="accuracy on samples")
     def sample_accuracy(self, version: ModelVersion):
         return version.sample_accuracy
+
+    @admin.display(description="held-out test accuracy")
+    def test_accuracy(self, version: ModelVersion):
+        return version.metrics.get("test_accuracy")
+
+    @admin.display(description="metrics")
+    def metrics_table(self, version: ModelVersion) -> str:
+        rows = ((key, value) for key, value in sorted(version.metrics.items()) if not isinstance(value, (dict, list)))
+        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+
+    @admin.display(description="reports")
+    def reports(self, version: ModelVersion) -> str:
+        links = []
+        for name in version.report_files:
+            url = reverse("admin:classification_modelversion_report", args=[version.pk, name])
+            if name.endswith(".png"):
+                links.append(format_html('<figure><img src="{}" alt="{}" style="max-width:720px"><figcaption>{}</figcaption></figure>', url, name, name))
+            else:
+                links.append(format_html('<a href="{}">{}</a><br>', url, name))
+        return format_html_join("", "{}", ((link,) for link in links)) or "—"
+
+    @admin.action(description="Activate the selected version (workers switch before their next task)")
+    def activate_version(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
+            return
+        version = model_registry.activate(queryset.get())
+        self.message_user(request, f"Active model: {version}.")
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/reports/<str:name>",
+                self.admin_site.admin_view(self.report_view),
+                name="classification_modelversion_report",
+            )
+        ] + super().get_urls()
+
+    def report_view(self, request, pk: int, name: str):
+        version = get_object_or_404(ModelVersion, pk=pk)
+        stored = version.report_files.get(name)
+        if stored is None:
+            raise Http404("No such report.")
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return FileResponse(default_storage.open(stored, "rb"), content_type=content_type)
 
 
 class ReviewedFilter(admin.SimpleListFilter):
@@ -214,3 +268,97 @@ class WorkerProcessAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+class TrainingRunForm(forms.ModelForm):
+    """Start a training run: the data folder and the settings of ``ml.train``."""
+
+    arch = forms.ChoiceField(choices=[("mobilenet_v2", "MobileNetV2 (light)"), ("basic_cnn", "Basic CNN"), ("vgg16", "VGG16")])
+    weights = forms.CharField(initial="imagenet", help_text="imagenet, none, or a path to backbone weights on the worker")
+    fine_tune = forms.IntegerField(initial=0, min_value=-1, help_text="top backbone layers to train (-1: all)")
+    epochs = forms.IntegerField(initial=20, min_value=1, max_value=1000)
+    batch_size = forms.IntegerField(initial=32, min_value=1, max_value=1024)
+    learning_rate = forms.FloatField(initial=1e-3, min_value=1e-7, max_value=1.0)
+    img_size = forms.IntegerField(required=False, min_value=16, max_value=1024, help_text="blank: the preset's size")
+    seed = forms.IntegerField(initial=0)
+    val_split = forms.FloatField(initial=0.15, min_value=0.01, max_value=0.5)
+    test_split = forms.FloatField(initial=0.15, min_value=0.01, max_value=0.5)
+    class_balance = forms.ChoiceField(choices=[("none", "none"), ("weights", "class weights")])
+
+    SETTINGS = (
+        "arch", "weights", "fine_tune", "epochs", "batch_size", "learning_rate", "img_size", "seed", "val_split",
+        "test_split", "class_balance",
+    )
+
+    class Meta:
+        model = TrainingRun
+        fields = ("data",)
+
+    def settings(self) -> dict:
+        chosen = {name: self.cleaned_data[name] for name in self.SETTINGS}
+        if chosen["img_size"] is None:
+            del chosen["img_size"]
+        return chosen
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            try:
+                training.training_config(cleaned["data"], self.settings())
+            except training.TrainingError as exc:
+                raise forms.ValidationError(str(exc))
+        return cleaned
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = ("id", "architecture", "data", "status", "progress", "eta", "model_version", "created_at")
+    list_filter = ("status",)
+    readonly_fields = (
+        "data", "config", "status", "stage", "progress", "eta", "last_metrics", "model_version", "comparison",
+        "error_message", "log_text", "created_by", "created_at", "started_at", "finished_at",
+    )
+    exclude = ("log", "epoch", "epochs", "eta_seconds")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = TrainingRunForm
+            kwargs["fields"] = ("data", *TrainingRunForm.SETTINGS)
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ()
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("data", *TrainingRunForm.SETTINGS)
+        return super().get_fields(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        run = training.start_training(data=form.cleaned_data["data"], settings=form.settings(), user=request.user)
+        obj.pk = run.pk
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    @admin.display(description="architecture")
+    def architecture(self, run: TrainingRun):
+        return run.config.get("arch", "")
+
+    @admin.display(description="progress")
+    def progress(self, run: TrainingRun) -> str:
+        if run.epochs:
+            return f"epoch {run.epoch}/{run.epochs} ({run.stage})"
+        return run.stage or run.get_status_display()
+
+    @admin.display(description="ETA")
+    def eta(self, run: TrainingRun) -> str:
+        if run.status != TrainingRun.Status.RUNNING or run.eta_seconds is None:
+            return "—"
+        return f"{run.eta_seconds:.0f} s"
+
+    @admin.display(description="log")
+    def log_text(self, run: TrainingRun) -> str:
+        return format_html("<pre style='max-height:24em;overflow:auto'>{}</pre>", run.log or "—")

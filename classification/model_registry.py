@@ -9,16 +9,18 @@ by its SHA-256, so a restart does not download an unchanged model again.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import shutil
 import tempfile
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import transaction
 
 from classification.models import ModelVersion
-from ml.bundle import MODEL_FILENAME, BundleError, BundleMetadata, read_metadata
+from ml.bundle import METADATA_FILENAME, MODEL_FILENAME, BundleError, BundleMetadata, read_metadata
 
 
 def _sha256_of(path: Path) -> str:
@@ -29,14 +31,18 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+REPORT_SUFFIXES = (".png", ".json", ".txt", ".md")
+
+
 def create_version(
     model_file: Path,
     metadata: BundleMetadata,
     *,
+    report_dir: Path | None = None,
     is_demo: bool = False,
     activate_now: bool = False,
 ) -> ModelVersion:
-    """Store ``model_file`` as a new :class:`ModelVersion` described by ``metadata``."""
+    """Store ``model_file`` (and the reports in ``report_dir``) as a new :class:`ModelVersion`."""
     model_file = Path(model_file)
     if not model_file.is_file():
         raise BundleError(f"Model file {model_file} does not exist.")
@@ -53,17 +59,30 @@ def create_version(
             is_demo=is_demo,
         )
         version.artifact.save(model_file.name, File(fh), save=False)
+    if report_dir is not None:
+        version.report_files = _store_reports(Path(report_dir), posixpath.dirname(version.artifact.name))
     version.save()
     if activate_now:
         activate(version)
     return version
 
 
+def _store_reports(directory: Path, prefix: str) -> dict[str, str]:
+    stored = {}
+    for path in sorted(directory.iterdir()):
+        if path.is_file() and path.suffix in REPORT_SUFFIXES and path.name != METADATA_FILENAME:
+            with open(path, "rb") as fh:
+                stored[path.name] = default_storage.save(f"{prefix}/reports/{path.name}", File(fh))
+    return stored
+
+
 def import_bundle(directory: Path, *, is_demo: bool = False, activate_now: bool = False) -> ModelVersion:
-    """Import a bundle folder (``model.keras`` + ``metadata.json``)."""
+    """Import a bundle folder (``model.keras`` + ``metadata.json``, and any reports beside them)."""
     directory = Path(directory)
     metadata = read_metadata(directory)
-    return create_version(directory / MODEL_FILENAME, metadata, is_demo=is_demo, activate_now=activate_now)
+    return create_version(
+        directory / MODEL_FILENAME, metadata, report_dir=directory, is_demo=is_demo, activate_now=activate_now
+    )
 
 
 def activate(version: ModelVersion) -> ModelVersion:

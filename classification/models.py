@@ -51,6 +51,9 @@ class ModelVersion(models.Model):
     artifact = models.FileField(upload_to=artifact_upload_path, max_length=300)
     artifact_sha256 = models.CharField(max_length=64, db_index=True)
     metrics = models.JSONField(default=dict, blank=True)
+    report_files = models.JSONField(
+        default=dict, blank=True, help_text="Report name → storage path: curves, confusion matrices, JSON, text."
+    )
     description = models.TextField(blank=True, help_text="Origin and training data, shown in the UI.")
     is_demo = models.BooleanField(default=False)
     is_active = models.BooleanField(default=False)
@@ -171,3 +174,44 @@ class ReviewQueueItem(Classification):
         proxy = True
         verbose_name = "review queue item"
         verbose_name_plural = "review queue"
+
+
+class TrainingRun(models.Model):
+    """One training job: its settings, live progress, and the model version it produced.
+
+    Started from the admin or ``manage.py train``; runs as a Celery task on its
+    own queue so a long training never delays classifications.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    data = models.CharField(max_length=500, help_text="Folder with one sub-folder per class (or a reviewed export).")
+    config = models.JSONField(default=dict, blank=True, help_text="Training settings (see ml.train.TrainConfig).")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    stage = models.CharField(max_length=50, blank=True)
+    epoch = models.PositiveIntegerField(default=0)
+    epochs = models.PositiveIntegerField(default=0)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    last_metrics = models.JSONField(default=dict, blank=True)
+    log = models.TextField(blank=True)
+    error_message = models.TextField(blank=True)
+    model_version = models.OneToOneField(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="training_run"
+    )
+    comparison = models.JSONField(
+        default=dict, blank=True, help_text="The new and the active model on the same held-out reviewed images."
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Training #{self.pk} ({self.config.get('arch', '?')}, {self.status})"

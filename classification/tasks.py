@@ -13,3 +13,11 @@ from classification import services, worker
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def classify_image(classification_id: int) -> None:
     services.classify_stored_image(classification_id, load_model=worker.ensure_loaded)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def train_model(training_run_id: int) -> None:
+    """Runs on the ``training`` queue (see CELERY_TASK_ROUTES), never beside classifications."""
+    from classification import training
+
+    training.run_training(training_run_id)

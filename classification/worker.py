@@ -97,8 +97,18 @@ def report_status() -> None:
         logger.warning("Could not record the worker status", exc_info=True)
 
 
+def _serves_classifications() -> bool:
+    """False for a worker started only for other queues (training): it needs no model."""
+    from classifier_site.celery import app
+
+    consumed = app.amqp.queues.consume_from
+    return not consumed or settings.CELERY_TASK_DEFAULT_QUEUE in consumed
+
+
 @worker_process_init.connect
 def load_at_process_start(**_kwargs) -> None:
+    if not _serves_classifications():
+        return
     processes = settings.CELERY_WORKER_CONCURRENCY
     limit_tensorflow_threads(threads_per_process(processes))
     try:

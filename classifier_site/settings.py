@@ -10,6 +10,7 @@ by itself when no Redis answers.
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -141,6 +142,11 @@ else:
 
 # --- Celery -----------------------------------------------------------------
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="classify")
+# Training gets its own queue and worker, so a long training never delays a classification.
+CELERY_TRAINING_QUEUE = env("CELERY_TRAINING_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-training")
+CELERY_TASK_ROUTES = {"classification.tasks.train_model": {"queue": CELERY_TRAINING_QUEUE}}
+# Both declared: a bare `celery worker` serves both; `make run` starts one worker per queue.
+CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(CELERY_TRAINING_QUEUE))
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

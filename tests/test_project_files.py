@@ -41,7 +41,9 @@ def test_docker_compose_file_is_a_complete_stack():
     assert {"web", "worker", "redis", "postgres"} <= set(services)
     assert "daphne" in services["web"]["command"] and "classifier_site.asgi:application" in services["web"]["command"]
     assert services["worker"]["command"].startswith("celery -A classifier_site worker")
-    for name in ("web", "worker"):
+    assert "--queues=classify " in services["worker"]["command"]
+    assert "--queues=classify-training" in services["trainer"]["command"]
+    for name in ("web", "worker", "trainer"):
         environment = services[name]["environment"]
         assert environment["REDIS_URL"].startswith("redis://redis:")
         assert environment["DATABASE_URL"].startswith("postgres://") and "@postgres:" in environment["DATABASE_URL"]

@@ -1,0 +1,120 @@
+"""Training runs: start one, run it (in a worker or a command), record its progress.
+
+The training itself is ``ml.train.train``; this module only gives it a
+database row to report progress into and turns the bundle it writes into an
+inactive :class:`ModelVersion` (with its reports in storage). Nobody serves
+the new version until someone activates it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from django.db import transaction
+from django.utils import timezone
+
+from classification import model_registry
+from classification.models import TrainingRun
+
+logger = logging.getLogger(__name__)
+
+LOG_LINES_KEPT = 200
+
+
+class TrainingError(ValueError):
+    """Settings or data that cannot be trained on, with a message for people."""
+
+
+def _errors_of_training():
+    from ml.architectures import WeightsUnavailableError
+    from ml.datasets import DatasetError
+
+    return DatasetError, WeightsUnavailableError, ValueError
+
+
+def training_config(data: str, settings: dict[str, Any]):
+    """Validate settings into an ``ml.train.TrainConfig`` (output folder filled in later)."""
+    from ml.train import TrainConfig
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)} - {"data", "out"}
+    unknown = set(settings) - known
+    if unknown:
+        raise TrainingError(f"Unknown training settings: {', '.join(sorted(unknown))}.")
+    try:
+        return TrainConfig(data=str(data), out="", **settings)
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(str(exc)) from exc
+
+
+def create_run(*, data: str, settings: dict[str, Any], user=None) -> TrainingRun:
+    """Record a training run after checking its settings; nothing runs yet."""
+    config = training_config(data, settings)
+    stored = {key: value for key, value in dataclasses.asdict(config).items() if key in settings or key == "arch"}
+    return TrainingRun.objects.create(data=str(data), config=stored, created_by=user)
+
+
+def start_training(*, data: str, settings: dict[str, Any], user=None) -> TrainingRun:
+    """Record a run and queue it on the training queue."""
+    from classification.tasks import train_model
+
+    run = create_run(data=data, settings=settings, user=user)
+    transaction.on_commit(lambda: train_model.delay(run.pk))
+    return run
+
+
+class ProgressRecorder:
+    """Receives ``ml.train`` progress events and keeps the run row current."""
+
+    def __init__(self, run: TrainingRun, echo: Callable[[dict], None] | None = None):
+        self.run = run
+        self.echo = echo
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.echo:
+            self.echo(event)
+        run = self.run
+        run.stage = event["stage"]
+        if event["stage"] == "epoch":
+            run.epoch, run.epochs = event["epoch"], event["epochs"]
+            run.eta_seconds = event.get("eta_seconds")
+            run.last_metrics = {k: round(float(v), 4) for k, v in event.get("metrics", {}).items()}
+            line = f"epoch {run.epoch}/{run.epochs} " + " ".join(f"{k}={v}" for k, v in run.last_metrics.items())
+        else:
+            line = f"[{event['stage']}] {event.get('message', '')}"
+        run.log = "\n".join((run.log.splitlines() + [line])[-LOG_LINES_KEPT:])
+        run.save(update_fields=["stage", "epoch", "epochs", "eta_seconds", "last_metrics", "log"])
+
+
+def run_training(run_id: int, echo: Callable[[dict], None] | None = None) -> TrainingRun:
+    """Train run ``run_id`` and register its bundle; safe to call again for a finished run."""
+    from ml.train import train
+
+    run = TrainingRun.objects.get(pk=run_id)
+    if run.status == TrainingRun.Status.DONE:
+        return run
+    run.status, run.started_at, run.error_message = TrainingRun.Status.RUNNING, timezone.now(), ""
+    run.save(update_fields=["status", "started_at", "error_message"])
+    try:
+        with tempfile.TemporaryDirectory(prefix="training-") as out:
+            config = training_config(run.data, run.config)
+            config.out = str(Path(out) / "bundle")
+            result = train(config, progress=ProgressRecorder(run, echo))
+            version = model_registry.import_bundle(result.bundle_dir)
+    except (TrainingError, *_errors_of_training()) as exc:
+        return _finish(run, TrainingRun.Status.FAILED, error=str(exc))
+    except Exception as exc:
+        logger.exception("Training run %s failed", run_id)
+        return _finish(run, TrainingRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
+    return _finish(run, TrainingRun.Status.DONE, version=version)
+
+
+def _finish(run: TrainingRun, status: str, *, error: str = "", version=None) -> TrainingRun:
+    run.status, run.error_message, run.finished_at = status, error, timezone.now()
+    run.model_version = version
+    run.stage = "done" if status == TrainingRun.Status.DONE else "failed"
+    run.save(update_fields=["status", "error_message", "finished_at", "model_version", "stage"])
+    return run

@@ -1,0 +1,135 @@
+"""Training runs from the admin and the task queue: progress, reports, a new inactive version."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.urls import reverse
+from PIL import Image
+
+from classification import training
+from classification.models import ModelVersion, TrainingRun
+from tests.ml.fakes import make_dataset
+
+SETTINGS = {"arch": "basic_cnn", "weights": "none", "epochs": 2, "img_size": 24, "batch_size": 8, "seed": 1}
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    return make_dataset(tmp_path / "data", classes=("blue", "red", "green"), per_class=10)
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_superuser("trainer", "t@example.com", "pw")
+
+
+def _wait_for_run(run_id: int, timeout: float = 120) -> TrainingRun:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = TrainingRun.objects.get(pk=run_id)
+        if run.status in (TrainingRun.Status.DONE, TrainingRun.Status.FAILED):
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"training run {run_id} did not finish: {TrainingRun.objects.get(pk=run_id).status}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_starts_training_on_the_worker_and_gets_an_inactive_version(
+    client, staff, dataset, active_tiny_model, celery_worker
+):
+    client.force_login(staff)
+    form = {
+        "data": str(dataset), "arch": "basic_cnn", "weights": "none", "fine_tune": 0, "epochs": 2, "batch_size": 8,
+        "learning_rate": 0.001, "img_size": 24, "seed": 1, "val_split": 0.2, "test_split": 0.2,
+        "class_balance": "weights",
+    }
+    response = client.post(reverse("admin:classification_trainingrun_add"), form)
+    assert response.status_code == 302, response.content[-3000:]
+    [run] = TrainingRun.objects.all()
+
+    run = _wait_for_run(run.pk)
+
+    assert run.status == "done", run.error_message
+    assert (run.epochs, run.created_by) == (2, staff)
+    assert "epoch 2/2" in run.log and "[evaluating]" in run.log
+    version = run.model_version
+    assert not version.is_active and ModelVersion.objects.get(is_active=True) == active_tiny_model
+    assert version.class_names == ["blue", "green", "red"]
+    assert version.input_size == 24 and version.architecture == "basic_cnn"
+    assert 0 <= version.metrics["test_accuracy"] <= 1
+    for report in ("training_curves.png", "test_confusion.png", "test_confusion_normalised.png",
+                   "test_report.json", "test_report.txt", "training_report.json"):
+        assert report in version.report_files, version.report_files
+
+    # The admin shows the reports inline, and serves them to staff only.
+    page = client.get(reverse("admin:classification_modelversion_change", args=[version.pk])).content.decode()
+    curve_url = reverse("admin:classification_modelversion_report", args=[version.pk, "training_curves.png"])
+    assert f'<img src="{curve_url}"' in page
+    image = client.get(curve_url)
+    assert Image.open(io.BytesIO(b"".join(image.streaming_content))).format == "PNG"
+    client.logout()
+    assert client.get(curve_url).status_code == 302
+
+
+@pytest.mark.django_db
+def test_progress_is_recorded_for_every_epoch(dataset):
+    run = training.create_run(data=str(dataset), settings=SETTINGS)
+    events = []
+
+    run = training.run_training(run.pk, echo=events.append)
+
+    assert run.status == "done", run.error_message
+    assert [e["epoch"] for e in events if e["stage"] == "epoch"] == [1, 2]
+    assert all("eta_seconds" in e for e in events if e["stage"] == "epoch")
+    assert run.last_metrics.keys() >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "make_data, message",
+    [
+        (lambda root: root / "missing", "does not exist"),
+        (lambda root: make_dataset(root / "one", classes=("blue",)), "at least two class sub-folders"),
+    ],
+    ids=["missing-folder", "single-class"],
+)
+def test_bad_data_fails_the_run_with_a_clear_message(tmp_path, make_data, message):
+    run = training.create_run(data=str(make_data(tmp_path)), settings=SETTINGS)
+
+    run = training.run_training(run.pk)
+
+    assert run.status == "failed"
+    assert message in run.error_message
+    assert run.model_version is None and not ModelVersion.objects.exists()
+
+
+def test_unknown_settings_are_refused_before_anything_runs():
+    with pytest.raises(training.TrainingError, match="Unknown training settings: colour"):
+        training.training_config("/data", {"colour": "blue"})
+    with pytest.raises(training.TrainingError, match="Unknown architecture"):
+        training.training_config("/data", {"arch": "resnet1000"})
+
+
+@pytest.mark.django_db
+def test_admin_activate_action_switches_the_active_version(client, staff, tiny_bundle, active_tiny_model):
+    from classification import model_registry
+
+    newer = model_registry.import_bundle(tiny_bundle)
+    client.force_login(staff)
+    client.post(
+        reverse("admin:classification_modelversion_changelist"),
+        {"action": "activate_version", "_selected_action": [newer.pk]},
+    )
+    assert list(ModelVersion.objects.filter(is_active=True)) == [newer]
+
+    response = client.post(
+        reverse("admin:classification_modelversion_changelist"),
+        {"action": "activate_version", "_selected_action": [newer.pk, active_tiny_model.pk]},
+        follow=True,
+    )
+    assert "exactly one" in response.content.decode()
+    assert list(ModelVersion.objects.filter(is_active=True)) == [newer]
