@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -32,8 +33,21 @@ class TrainingError(ValueError):
 def _errors_of_training():
     from ml.architectures import WeightsUnavailableError
     from ml.datasets import DatasetError
+    from ml.s3sync import S3SyncError
 
-    return DatasetError, WeightsUnavailableError, ValueError
+    return DatasetError, WeightsUnavailableError, S3SyncError, ValueError
+
+
+def local_dataset(data: str, progress: Callable[[dict], None] | None = None) -> str:
+    """A local folder for ``data``: itself, or the synced cache of an ``s3://`` prefix."""
+    from ml import s3sync
+
+    if not s3sync.is_s3_uri(data):
+        return data
+    client = s3sync.s3_client(endpoint_url=django_settings.AWS_S3_ENDPOINT_URL, region_name=django_settings.AWS_S3_REGION_NAME)
+    say = (lambda line: progress({"stage": "syncing", "message": line})) if progress else None
+    result = s3sync.sync_prefix(data, django_settings.CLASSIFIER["DATASET_CACHE_DIR"], client=client, progress=say)
+    return str(result.directory)
 
 
 def training_config(data: str, settings: dict[str, Any]):
@@ -98,11 +112,12 @@ def run_training(run_id: int, echo: Callable[[dict], None] | None = None) -> Tra
         return run
     run.status, run.started_at, run.error_message = TrainingRun.Status.RUNNING, timezone.now(), ""
     run.save(update_fields=["status", "started_at", "error_message"])
+    recorder = ProgressRecorder(run, echo)
     try:
         with tempfile.TemporaryDirectory(prefix="training-") as out:
-            config = training_config(run.data, run.config)
+            config = training_config(local_dataset(run.data, recorder), run.config)
             config.out = str(Path(out) / "bundle")
-            result = train(config, progress=ProgressRecorder(run, echo))
+            result = train(config, progress=recorder)
             version = model_registry.import_bundle(result.bundle_dir)
     except (TrainingError, *_errors_of_training()) as exc:
         return _finish(run, TrainingRun.Status.FAILED, error=str(exc))

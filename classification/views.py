@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -85,9 +85,14 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _serve(field) -> FileResponse:
+def _serve(field) -> HttpResponse:
+    """Stream a local file, or redirect to a short-lived presigned URL of a private bucket."""
     if not field.name:
         raise Http404("No such file.")
+    try:
+        field.storage.path(field.name)
+    except NotImplementedError:  # remote storage (S3): the browser fetches from the bucket
+        return HttpResponseRedirect(field.storage.url(field.name))
     try:
         handle = field.storage.open(field.name, "rb")
     except FileNotFoundError:
@@ -96,16 +101,18 @@ def _serve(field) -> FileResponse:
 
 
 @require_GET
-def image(request: HttpRequest, pk: int) -> FileResponse:
+def image(request: HttpRequest, pk: int) -> HttpResponse:
     classification = get_object_or_404(Classification, pk=pk)
     response = _serve(classification.image)
-    response["Content-Type"] = classification.content_type or "application/octet-stream"
+    if isinstance(response, FileResponse):
+        response["Content-Type"] = classification.content_type or "application/octet-stream"
     return response
 
 
 @require_GET
-def thumbnail(request: HttpRequest, pk: int) -> FileResponse:
+def thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
     classification = get_object_or_404(Classification, pk=pk)
     response = _serve(classification.thumbnail)
-    response["Content-Type"] = "image/jpeg"
+    if isinstance(response, FileResponse):
+        response["Content-Type"] = "image/jpeg"
     return response

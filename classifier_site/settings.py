@@ -12,6 +12,8 @@ from pathlib import Path
 import environ
 from kombu import Queue
 
+from classifier_site.storage import s3_storage
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -101,6 +103,22 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+# --- S3 (or MinIO, or any S3-compatible store) -----------------------------
+# Setting a bucket moves uploads, webcam frames, model bundles and reports
+# there. Credentials come from the standard AWS chain (environment variables,
+# ~/.aws, instance or task roles), never from these settings.
+AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
+AWS_S3_REGION_NAME = env("AWS_S3_REGION_NAME", default=None)
+AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)
+if AWS_STORAGE_BUCKET_NAME:
+    STORAGES["default"] = s3_storage(
+        AWS_STORAGE_BUCKET_NAME,
+        endpoint_url=AWS_S3_ENDPOINT_URL,
+        region_name=AWS_S3_REGION_NAME,
+        location=env("AWS_LOCATION", default=""),
+        url_expire_seconds=env.int("AWS_QUERYSTRING_EXPIRE", default=300),
+    )
+
 # --- Redis, or the no-Redis fallback -------------------------------------
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 
@@ -170,6 +188,8 @@ CLASSIFIER = {
     "WEBCAM_MAX_IN_FLIGHT": env.int("CLASSIFIER_WEBCAM_MAX_IN_FLIGHT", default=2),
     "WEBCAM_MAX_FRAME_BYTES": env.int("CLASSIFIER_WEBCAM_MAX_FRAME_BYTES", default=2 * 1024 * 1024),
     "MODEL_CACHE_DIR": Path(env("CLASSIFIER_MODEL_CACHE_DIR", default=str(VAR_DIR / "model-cache"))),
+    # Local copies of training data synced from s3://bucket/prefix.
+    "DATASET_CACHE_DIR": Path(env("CLASSIFIER_DATASET_CACHE_DIR", default=str(VAR_DIR / "dataset-cache"))),
     # Bundle imported and activated when no model is active (first start).
     "DEFAULT_MODEL_DIR": Path(env("CLASSIFIER_DEFAULT_MODEL_DIR", default=str(BASE_DIR / "ml" / "demo_model"))),
 }
@@ -217,5 +237,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "matplotlib": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "matplotlib": {"level": "WARNING"},
+                "werkzeug": {"level": "WARNING"}},
 }

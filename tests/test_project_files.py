@@ -38,7 +38,7 @@ def test_every_environment_variable_is_documented():
 def test_docker_compose_file_is_a_complete_stack():
     compose = yaml.safe_load((REPO_DIR / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"web", "worker", "redis", "postgres"} <= set(services)
+    assert {"web", "worker", "trainer", "redis", "postgres", "minio", "minio-init"} <= set(services)
     assert "daphne" in services["web"]["command"] and "classifier_site.asgi:application" in services["web"]["command"]
     assert services["worker"]["command"].startswith("celery -A classifier_site worker")
     assert "--queues=classify " in services["worker"]["command"]
@@ -48,7 +48,15 @@ def test_docker_compose_file_is_a_complete_stack():
         assert environment["REDIS_URL"].startswith("redis://redis:")
         assert environment["DATABASE_URL"].startswith("postgres://") and "@postgres:" in environment["DATABASE_URL"]
         assert services[name]["build"] == "."
-    for volume in ("media", "pgdata"):
+    assert "mc mb --ignore-existing local/classifier" in services["minio-init"]["entrypoint"]
+    assert services["minio-init"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    for name in ("web", "worker", "trainer"):
+        environment = services[name]["environment"]
+        assert environment["AWS_STORAGE_BUCKET_NAME"] == "classifier"
+        assert environment["AWS_S3_ENDPOINT_URL"] == "http://minio:9000"
+    assert services["web"]["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+    assert all("web" in services[name]["depends_on"] for name in ("worker", "trainer"))
+    for volume in ("cache", "pgdata", "miniodata"):
         assert volume in compose["volumes"]
     assert (REPO_DIR / "Dockerfile").is_file()
 

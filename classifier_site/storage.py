@@ -1,0 +1,39 @@
+"""The S3 storage configuration, in one place for the settings and the tests."""
+
+from __future__ import annotations
+
+from botocore.config import Config
+
+
+def s3_storage(
+    bucket: str,
+    *,
+    endpoint_url: str | None = None,
+    region_name: str | None = None,
+    location: str = "",
+    url_expire_seconds: int = 300,
+    connect_timeout: float = 5,
+    max_attempts: int = 2,
+) -> dict:
+    """A ``STORAGES`` entry for a private bucket whose URLs are all presigned (SigV4)."""
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "region_name": region_name,
+            "endpoint_url": endpoint_url,
+            "location": location,
+            "default_acl": None,  # private bucket: objects inherit it
+            "querystring_auth": True,  # every URL is presigned
+            "querystring_expire": url_expire_seconds,
+            "file_overwrite": False,
+            # Our own client config replaces django-storages' one, so it names SigV4 itself.
+            # Short timeouts: when S3 is down an upload answers 503 instead of hanging.
+            "client_config": Config(
+                signature_version="s3v4",
+                connect_timeout=connect_timeout,
+                read_timeout=30,
+                retries={"max_attempts": max_attempts, "mode": "standard"},
+            ),
+        },
+    }
