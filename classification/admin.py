@@ -293,6 +293,10 @@ class TrainingRunForm(forms.ModelForm):
     class Meta:
         model = TrainingRun
         fields = ("data",)
+        help_texts = {
+            "data": "A folder with one sub-folder per class, an s3://bucket/prefix, "
+            "or “reviewed” for the reviewed images (compared with the active model on a held-out part)."
+        }
 
     def settings(self) -> dict:
         chosen = {name: self.cleaned_data[name] for name in self.SETTINGS}
@@ -305,6 +309,8 @@ class TrainingRunForm(forms.ModelForm):
         if not self.errors:
             try:
                 training.training_config(cleaned["data"], self.settings())
+                if cleaned["data"] == training.REVIEWED_DATA:
+                    training.check_reviewed_data()
             except training.TrainingError as exc:
                 raise forms.ValidationError(str(exc))
         return cleaned
@@ -315,10 +321,25 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_display = ("id", "architecture", "data", "status", "progress", "eta", "model_version", "created_at")
     list_filter = ("status",)
     readonly_fields = (
-        "data", "config", "status", "stage", "progress", "eta", "last_metrics", "model_version", "comparison",
+        "data", "config", "status", "stage", "progress", "eta", "last_metrics", "model_version", "comparison_table",
         "error_message", "log_text", "created_by", "created_at", "started_at", "finished_at",
     )
-    exclude = ("log", "epoch", "epochs", "eta_seconds")
+    exclude = ("log", "epoch", "epochs", "eta_seconds", "comparison")
+
+    @admin.display(description="new model against the active one on held-out reviewed images")
+    def comparison_table(self, run: TrainingRun) -> str:
+        if not run.comparison:
+            return "—"
+        rows = [("new model", run.comparison["new"])]
+        if "active" in run.comparison:
+            rows.append((f"active: {run.comparison['active']['name']}", run.comparison["active"]))
+        return format_html(
+            "<table><tr><th></th><th>accuracy</th><th>macro F1</th><th>images</th></tr>{}</table>",
+            format_html_join(
+                "", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
+                ((name, m["accuracy"], m["macro_f1"], m["count"]) for name, m in rows),
+            ),
+        )
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
@@ -337,7 +358,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
-        run = training.start_training(data=form.cleaned_data["data"], settings=form.settings(), user=request.user)
+        data = form.cleaned_data["data"]
+        if data == training.REVIEWED_DATA:
+            run = training.start_training_from_reviewed(settings=form.settings(), user=request.user)
+        else:
+            run = training.start_training(data=data, settings=form.settings(), user=request.user)
         obj.pk = run.pk
 
     def has_change_permission(self, request, obj=None) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -18,12 +19,14 @@ from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
-from classification import model_registry
+from classification import model_registry, reviews
 from classification.models import TrainingRun
 
 logger = logging.getLogger(__name__)
 
 LOG_LINES_KEPT = 200
+#: ``TrainingRun.data`` value meaning "the reviewed images", exported when the run starts.
+REVIEWED_DATA = "reviewed"
 
 
 class TrainingError(ValueError):
@@ -103,6 +106,17 @@ class ProgressRecorder:
         run.save(update_fields=["stage", "epoch", "epochs", "eta_seconds", "last_metrics", "log"])
 
 
+def check_reviewed_data() -> None:
+    if reviews.reviewed().values("reviewed_label").distinct().count() < 2:
+        raise TrainingError("Review images of at least two classes before training on reviews.")
+
+
+def start_training_from_reviewed(*, settings: dict[str, Any], user=None) -> TrainingRun:
+    """Queue a run on the reviewed images; it is compared with the active model when done."""
+    check_reviewed_data()
+    return start_training(data=REVIEWED_DATA, settings=settings, user=user)
+
+
 def run_training(run_id: int, echo: Callable[[dict], None] | None = None) -> TrainingRun:
     """Train run ``run_id`` and register its bundle; safe to call again for a finished run."""
     from ml.train import train
@@ -115,9 +129,17 @@ def run_training(run_id: int, echo: Callable[[dict], None] | None = None) -> Tra
     recorder = ProgressRecorder(run, echo)
     try:
         with tempfile.TemporaryDirectory(prefix="training-") as out:
-            config = training_config(local_dataset(run.data, recorder), run.config)
+            holdout = None
+            if run.data == REVIEWED_DATA:
+                data, holdout = export_reviewed_split(Path(out) / "reviewed", seed=int(run.config.get("seed", 0)))
+            else:
+                data = local_dataset(run.data, recorder)
+            config = training_config(data, run.config)
             config.out = str(Path(out) / "bundle")
             result = train(config, progress=recorder)
+            if holdout is not None:
+                run.comparison = compare_on_holdout(result.bundle_dir, holdout)
+                run.save(update_fields=["comparison"])
             version = model_registry.import_bundle(result.bundle_dir)
     except (TrainingError, *_errors_of_training()) as exc:
         return _finish(run, TrainingRun.Status.FAILED, error=str(exc))
@@ -125,6 +147,50 @@ def run_training(run_id: int, echo: Callable[[dict], None] | None = None) -> Tra
         logger.exception("Training run %s failed", run_id)
         return _finish(run, TrainingRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
     return _finish(run, TrainingRun.Status.DONE, version=version)
+
+
+def export_reviewed_split(directory: Path, *, holdout_share: float = 0.2, seed: int = 0) -> tuple[str, Path]:
+    """Write reviewed images as class folders: ``train/`` to learn from, ``holdout/`` to compare on.
+
+    The hold-out is drawn per class (seeded), so both models are judged on the
+    same images, none of which the new model saw.
+    """
+    by_label: dict[str, list] = {}
+    for classification in reviews.reviewed().order_by("pk"):
+        by_label.setdefault(classification.reviewed_label, []).append(classification)
+    rng = random.Random(seed)
+    for label, rows in sorted(by_label.items()):
+        rng.shuffle(rows)
+        held = max(1, round(len(rows) * holdout_share)) if len(rows) >= 2 else 0
+        for index, classification in enumerate(rows):
+            part = "holdout" if index < held else "train"
+            target = directory / part / label / f"{classification.pk}{Path(classification.image.name).suffix}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with classification.image.open("rb") as fh:
+                target.write_bytes(fh.read())
+    return str(directory / "train"), directory / "holdout"
+
+
+def compare_on_holdout(bundle_dir: Path, holdout: Path) -> dict[str, Any]:
+    """Accuracy of the new bundle and of the active model on the same held-out reviewed images."""
+    from ml.evaluate import evaluate_predictor, labelled_files
+    from ml.predictor import Predictor
+
+    files, labels = labelled_files(holdout)
+    new = evaluate_predictor(Predictor.from_bundle(bundle_dir), files, labels).metrics
+    comparison: dict[str, Any] = {"images": len(files), "new": _summary(new)}
+    active = model_registry.active_version()
+    if active is not None:
+        predictor = Predictor.from_files(model_registry.local_model_path(active), model_registry.metadata_of(active))
+        known = [(f, label) for f, label in zip(files, labels) if label in predictor.class_names]
+        if known:
+            metrics = evaluate_predictor(predictor, [f for f, _ in known], [label for _, label in known]).metrics
+            comparison["active"] = {"version_id": active.pk, "name": active.name, **_summary(metrics)}
+    return comparison
+
+
+def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "count": metrics["count"]}
 
 
 def _finish(run: TrainingRun, status: str, *, error: str = "", version=None) -> TrainingRun:

@@ -133,3 +133,54 @@ def test_admin_activate_action_switches_the_active_version(client, staff, tiny_b
     )
     assert "exactly one" in response.content.decode()
     assert list(ModelVersion.objects.filter(is_active=True)) == [newer]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_train_from_reviewed_images_compares_with_the_active_model(
+    client, staff, active_tiny_model, celery_worker
+):
+    from classification.models import Classification
+    from classification.reviews import review
+    from classification.services import submit_image
+    from tests.ml.fakes import COLOURS, coloured_square
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    for label, colour in (("human", "red"), ("no_human", "blue"), ("uber_eats", "green")):
+        for _ in range(8):
+            buffer = io.BytesIO()
+            coloured_square(COLOURS[colour], 32, rng).save(buffer, format="PNG")
+            row = submit_image(data=buffer.getvalue(), original_name=f"{colour}.png")
+            Classification.objects.filter(pk=row.pk).update(status="done", predicted_label="human", confidence=0.4)
+            review(Classification.objects.get(pk=row.pk), label=label, user=staff)
+
+    client.force_login(staff)
+    assert "Train from reviewed images" in client.get(reverse("admin:classification_trainingrun_changelist")).content.decode()
+    form = {
+        "data": "reviewed", "arch": "basic_cnn", "weights": "none", "fine_tune": 0, "epochs": 2, "batch_size": 8,
+        "learning_rate": 0.001, "img_size": 32, "seed": 0, "val_split": 0.2, "test_split": 0.2, "class_balance": "none",
+    }
+    assert client.post(reverse("admin:classification_trainingrun_add"), form).status_code == 302
+    run = _wait_for_run(TrainingRun.objects.get().pk, timeout=180)
+
+    assert run.status == "done", run.error_message
+    assert run.comparison["images"] == 6  # 20 % of the 8 reviewed images of each class
+    assert run.comparison["active"]["version_id"] == active_tiny_model.pk
+    assert run.comparison["active"]["count"] == 6
+    assert 0 <= run.comparison["new"]["accuracy"] <= 1
+    assert not run.model_version.is_active
+    page = client.get(reverse("admin:classification_trainingrun_change", args=[run.pk])).content.decode()
+    assert "active: tiny-test-model" in page
+
+
+@pytest.mark.django_db
+def test_training_from_reviews_needs_two_reviewed_classes(client, staff):
+    client.force_login(staff)
+    form = {
+        "data": "reviewed", "arch": "basic_cnn", "weights": "none", "fine_tune": 0, "epochs": 1, "batch_size": 8,
+        "learning_rate": 0.001, "img_size": 32, "seed": 0, "val_split": 0.2, "test_split": 0.2, "class_balance": "none",
+    }
+    response = client.post(reverse("admin:classification_trainingrun_add"), form)
+    assert response.status_code == 200
+    assert "at least two classes" in response.content.decode()
+    assert not TrainingRun.objects.exists()
