@@ -7,10 +7,12 @@ statistics compare each model version against them.
 
 from __future__ import annotations
 
+import tempfile
 import zipfile
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import IO, Iterable
 
+from django.conf import settings
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -72,6 +74,14 @@ def low_confidence() -> Q:
     return Q(confidence__lt=LOW_CONFIDENCE)
 
 
+def _reviewed_files(queryset: QuerySet[Classification] | None):
+    """(relative path ``<label>/<id>.<ext>``, bytes) for each reviewed image."""
+    for classification in (queryset if queryset is not None else reviewed()).iterator():
+        extension = PurePosixPath(classification.image.name).suffix or ".jpg"
+        with classification.image.open("rb") as fh:
+            yield f"{classification.reviewed_label}/{classification.pk}{extension}", fh.read()
+
+
 def write_reviewed_dataset(out: IO[bytes], queryset: QuerySet[Classification] | None = None) -> int:
     """Write reviewed images as a zip with one folder per class; return the image count.
 
@@ -79,9 +89,26 @@ def write_reviewed_dataset(out: IO[bytes], queryset: QuerySet[Classification] | 
     """
     count = 0
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
-        for classification in (queryset if queryset is not None else reviewed()).iterator():
-            extension = PurePosixPath(classification.image.name).suffix or ".jpg"
-            with classification.image.open("rb") as fh:
-                archive.writestr(f"{classification.reviewed_label}/{classification.pk}{extension}", fh.read())
+        for name, data in _reviewed_files(queryset):
+            archive.writestr(name, data)
             count += 1
+    return count
+
+
+def export_reviewed(target: str, queryset: QuerySet[Classification] | None = None) -> int:
+    """Write reviewed images as class folders into a local folder or an ``s3://bucket/prefix``."""
+    from ml import s3sync
+
+    if not s3sync.is_s3_uri(target):
+        count = 0
+        for name, data in _reviewed_files(queryset):
+            path = Path(target) / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            count += 1
+        return count
+    with tempfile.TemporaryDirectory() as tmp:
+        count = export_reviewed(tmp, queryset)
+        client = s3sync.s3_client(endpoint_url=settings.AWS_S3_ENDPOINT_URL, region_name=settings.AWS_S3_REGION_NAME)
+        s3sync.upload_folder(tmp, target if target.endswith("/") else target + "/", client=client)
     return count

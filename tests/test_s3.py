@@ -174,3 +174,25 @@ def test_unreachable_s3_answers_503_and_leaves_nothing_behind(client, settings, 
     assert "could not be stored" in response.json()["rejected"][0]["error"]
     assert not Classification.objects.exists()
     assert ModelVersion.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_reviewed_images_export_to_an_s3_prefix(s3, active_tiny_model, django_user_model, capsys):
+    from django.core.management import CommandError, call_command
+
+    from classification.reviews import review
+    from classification.services import submit_image
+
+    with pytest.raises(CommandError, match="No reviewed images"):
+        call_command("export_reviewed", f"s3://{BUCKET}/exports/reviewed")
+    user = django_user_model.objects.create_user("r")
+    rows = []
+    for label in ("human", "uber_eats"):
+        row = submit_image(data=image_bytes(), original_name=f"{label}.jpg")
+        Classification.objects.filter(pk=row.pk).update(status="done", predicted_label="human", confidence=0.9)
+        rows.append(review(Classification.objects.get(pk=row.pk), label=label, user=user))
+
+    call_command("export_reviewed", f"s3://{BUCKET}/exports/reviewed")
+
+    assert _keys(s3, "exports/") == {f"exports/reviewed/human/{rows[0].pk}.jpg", f"exports/reviewed/uber_eats/{rows[1].pk}.jpg"}
+    assert "Exported 2 reviewed image(s)" in capsys.readouterr().out
