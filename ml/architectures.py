@@ -42,7 +42,9 @@ def basic_cnn(num_classes: int, img_size: int = 128, weights: str | None = None,
     """Three convolution blocks and a small dense head, trained from scratch.
 
     ``weights`` may be a path to weights of this same model (say, a previous
-    run); there is no pretrained version, so ``"imagenet"`` is refused.
+    run); there is no pretrained version, so ``"imagenet"`` is refused. With no
+    backbone, every layer trains and ``fine_tune`` is accepted only so that all
+    presets share one signature.
     """
     import keras
     from keras import layers

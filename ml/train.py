@@ -107,6 +107,9 @@ def train(config: TrainConfig, progress: Progress | None = print_progress) -> Tr
 
     report({"stage": "loading", "message": f"reading {config.data}"})
     folder = scan_image_folder(config.data)
+    # Built before decoding thousands of images, so unavailable weights fail in seconds.
+    model = build_model(config.arch, len(folder.class_names), config.img_size, config.weights,
+                        config.fine_tune, config.dropout)
     pixels, kept = load_pixels(folder.files, config.img_size)
     labels = folder.labels[kept]
     empty = [name for i, name in enumerate(folder.class_names) if not (labels == i).any()]
@@ -116,12 +119,10 @@ def train(config: TrainConfig, progress: Progress | None = print_progress) -> Tr
     counts = {part: _counts(labels[getattr(split, part)], folder.class_names) for part in ("train", "val", "test")}
     report({"stage": "loading", "message": f"{len(labels)} images, classes {folder.class_names}, split {counts}"})
 
-    model = build_model(config.arch, len(folder.class_names), config.img_size, config.weights,
-                        config.fine_tune, config.dropout)
     data = {part: (pixels[getattr(split, part)], labels[getattr(split, part)]) for part in ("train", "val", "test")}
     split_model = _split_at_frozen_front(model) if config.feature_rounds > 0 else None
     if split_model is not None:
-        history = _fit_on_features(model, split_model, data, config, preset.preprocessing, report)
+        history = _fit_on_features(split_model, data, config, preset.preprocessing, report)
     else:
         if config.feature_rounds > 0:
             report({"stage": "training", "message": "no frozen front to cache features of: training end to end"})
@@ -162,14 +163,16 @@ def _fit_end_to_end(model, data, config: TrainConfig, mode: str, report: Progres
     return _compile_and_fit(model, train_ds, val_ds, data["train"][1], config, report)
 
 
-def _fit_on_features(model, split, data, config: TrainConfig, mode: str, report: Progress) -> dict[str, list[float]]:
+def _fit_on_features(split, data, config: TrainConfig, mode: str, report: Progress) -> dict[str, list[float]]:
     """Train only what follows the frozen front of the model, on its cached outputs."""
     extractor, trainable = split
     rounds = []
     for round_index in range(config.feature_rounds):
         report({"stage": "features", "message": f"augmentation round {round_index + 1}/{config.feature_rounds}"})
         augment = config.augment and round_index > 0  # round 0 keeps the untouched images
-        rounds.append(_features(extractor, _pipeline(*data["train"], config, mode, augment=augment)))
+        # A seed per round: the same seed would replay the same "random" changes.
+        pipeline = _pipeline(*data["train"], config, mode, augment=augment, augment_seed=config.seed + round_index)
+        rounds.append(_features(extractor, pipeline))
     train_features = np.concatenate(rounds)
     train_labels = np.concatenate([data["train"][1]] * config.feature_rounds)
     val = None
@@ -196,8 +199,8 @@ def _split_at_frozen_front(model) -> tuple[Any, Any] | None:
     cut = names.index(FEATURES_LAYER)
     first_trainable = next((i for i, layer in enumerate(layers) if layer.trainable_weights), len(layers))
     if first_trainable > cut:
-        extractor = keras.Model(model.inputs, layers[cut].output)
-        return extractor, _chain(keras.Input(layers[cut].output.shape[1:]), layers[cut + 1 :])
+        head_input = keras.Input(layers[cut].output.shape[1:])
+        return keras.Model(model.inputs, layers[cut].output), _chain(head_input, head_input, layers[cut + 1 :])
 
     backbone = layers[first_trainable]
     if first_trainable != 1 or not isinstance(backbone, keras.Model):
@@ -212,14 +215,13 @@ def _split_at_frozen_front(model) -> tuple[Any, Any] | None:
         return None
     head_input = keras.Input(boundary.shape[1:])
     # training=False keeps batch-norm statistics fixed, as the saved model does.
-    return keras.Model(backbone.inputs, boundary), _chain(tail(head_input, training=False), layers[2:], head_input)
+    return keras.Model(backbone.inputs, boundary), _chain(head_input, tail(head_input, training=False), layers[2:])
 
 
-def _chain(x, layers, inputs=None):
-    """A model applying ``layers`` in turn to ``x`` (an Input, unless ``inputs`` says otherwise)."""
+def _chain(inputs, x, layers):
+    """A model from ``inputs`` that applies ``layers`` in turn to ``x``."""
     import keras
 
-    inputs = x if inputs is None else inputs
     for layer in layers:
         x = layer(x)
     return keras.Model(inputs, x)
@@ -243,7 +245,7 @@ def _compile_and_fit(model, train_data, val_data, train_labels, config: TrainCon
         validation_data=val_data,
         epochs=config.epochs,
         batch_size=config.batch_size if arrays else None,
-        shuffle=True,
+        shuffle=arrays,  # a tf.data pipeline shuffles itself
         class_weight=_class_weights(train_labels) if config.class_balance == "weights" else None,
         callbacks=callbacks,
         verbose=0,
@@ -255,7 +257,11 @@ def _compile_and_fit(model, train_data, val_data, train_labels, config: TrainCon
 
 
 def augmentation(seed: int):
-    """Random changes a photo of the same class could show: framing, light, mirror."""
+    """Random changes a photo of the same class could show: framing, light, mirror.
+
+    Kept mild: the photos already vary a lot, and stronger zoom and rotation
+    (with reflected borders) gave a worse validation loss on the demo data.
+    """
     import keras
     from keras import layers
 
@@ -273,7 +279,7 @@ def augmentation(seed: int):
 
 
 def _pipeline(pixels: np.ndarray, labels: np.ndarray, config: TrainConfig, mode: str,
-              augment: bool = False, shuffle: bool = False):
+              augment: bool = False, shuffle: bool = False, augment_seed: int | None = None):
     """Batches of (scaled pixels, labels); augmentation acts on 0..255 pixels, before scaling."""
     import tensorflow as tf
 
@@ -281,7 +287,7 @@ def _pipeline(pixels: np.ndarray, labels: np.ndarray, config: TrainConfig, mode:
     if shuffle:
         dataset = dataset.shuffle(len(labels), seed=config.seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(config.batch_size)
-    augmenter = augmentation(config.seed) if augment else None
+    augmenter = augmentation(config.seed if augment_seed is None else augment_seed) if augment else None
 
     def prepare(batch, batch_labels):
         batch = tf.cast(batch, tf.float32)

@@ -20,6 +20,16 @@ def _config(data, out, **overrides) -> TrainConfig:
     return TrainConfig(**settings)
 
 
+@pytest.fixture(scope="module")
+def backbone_weights(tmp_path_factory):
+    """Random MobileNetV2 backbone weights standing in for ImageNet ones (none offline)."""
+    import keras
+
+    path = tmp_path_factory.mktemp("weights") / "backbone.weights.h5"
+    keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None).save_weights(path)
+    return path
+
+
 @pytest.mark.parametrize("arch, preprocessing", [
     ("basic_cnn", "rescale"), ("vgg16", "vgg16"), ("mobilenet_v2", "mobilenet"),
 ])
@@ -47,31 +57,6 @@ def test_a_learnable_task_is_learned(tmp_path):
     assert result.test_metrics["count"] == 12
 
 
-def test_fast_path_trains_the_head_of_a_frozen_backbone_into_an_end_to_end_model(tiny_dataset, tmp_path):
-    import keras
-
-    weights = tmp_path / "backbone.weights.h5"
-    keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None).save_weights(weights)
-    events = []
-    config = _config(tiny_dataset, tmp_path / "bundle", arch="mobilenet_v2", weights=str(weights),
-                     feature_rounds=2, epochs=2, class_balance="weights")
-    result = train(config, progress=events.append)
-
-    assert [e["message"] for e in events if e["stage"] == "features"] == [
-        "augmentation round 1/2", "augmentation round 2/2"]
-    model = Predictor.from_bundle(result.bundle_dir).model
-    assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 2)
-    backbone = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None)
-    backbone.load_weights(weights)
-    np.testing.assert_allclose(model.layers[1].get_weights()[0], backbone.get_weights()[0])  # still frozen
-
-    report = json.loads((result.bundle_dir / "training_report.json").read_text())
-    assert report["config"]["feature_rounds"] == 2
-    assert report["counts"]["train"] == {"blue": 8, "red": 8}
-    for name in ("training_curves.png", "test_confusion.png", "test_confusion_normalised.png", "test_report.json"):
-        assert (result.bundle_dir / name).stat().st_size > 0
-
-
 def test_command_line_arguments_become_a_config():
     config = parse_args(["--data", "d", "--out", "o", "--arch", "vgg16", "--weights", "none", "--fine-tune", "3",
                          "--epochs", "7", "--batch-size", "4", "--learning-rate", "0.01", "--img-size", "64",
@@ -80,3 +65,63 @@ def test_command_line_arguments_become_a_config():
     assert (config.learning_rate, config.img_size, config.seed) == (0.01, 64, 5)
     assert (config.val_split, config.test_split, config.class_balance) == (0.1, 0.3, "weights")
     assert parse_args(["--data", "d", "--out", "o", "--arch", "basic_cnn", "--weights", "none"]).img_size == 128
+
+
+def test_fast_path_fine_tunes_the_top_block_and_nothing_below(tiny_dataset, tmp_path, backbone_weights):
+    import keras
+
+    events = []
+    config = _config(tiny_dataset, tmp_path / "bundle", arch="mobilenet_v2", weights=str(backbone_weights),
+                     fine_tune=11, feature_rounds=2, epochs=2, learning_rate=1e-2, class_balance="weights")
+    result = train(config, progress=events.append)
+
+    assert [e["message"] for e in events if e["stage"] == "features"] == [
+        "augmentation round 1/2", "augmentation round 2/2"]
+    model = Predictor.from_bundle(result.bundle_dir).model  # the end-to-end model, not the head
+    assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 2)
+    start = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None)
+    start.load_weights(backbone_weights)
+    changed = {layer.name for layer, before in zip(model.layers[1].layers, start.layers)
+               if any(not np.array_equal(a, b) for a, b in zip(layer.get_weights(), before.get_weights()))}
+    assert changed and changed <= {layer.name for layer in start.layers[-11:]}
+    assert "block_16_project" in changed
+
+    report = json.loads((result.bundle_dir / "training_report.json").read_text())
+    assert report["config"]["feature_rounds"] == 2 and report["config"]["fine_tune"] == 11
+    assert report["counts"]["train"] == {"blue": 8, "red": 8}
+    for name in ("training_curves.png", "test_confusion.png", "test_confusion_normalised.png", "test_report.json"):
+        assert (result.bundle_dir / name).stat().st_size > 0
+
+
+def test_the_fast_path_cuts_below_the_first_trainable_layer_but_never_through_a_residual_block(backbone_weights):
+    from ml.architectures import build_model
+    from ml.train import _split_at_frozen_front
+
+    frozen = build_model("mobilenet_v2", 2, 32, str(backbone_weights), fine_tune=0)
+    extractor, trainable = _split_at_frozen_front(frozen)  # cut at the pooled features
+    assert extractor.output_shape == (None, 1280) and trainable.output_shape == (None, 2)
+    assert [type(layer).__name__ for layer in trainable.layers[1:]] == ["Dropout", "Dense"]
+
+    top_block = build_model("mobilenet_v2", 2, 32, str(backbone_weights), fine_tune=11)
+    extractor, trainable = _split_at_frozen_front(top_block)  # cut at block_15_add
+    assert extractor.output_shape == (None, 1, 1, 160) and trainable.output_shape == (None, 2)
+    # From block_15_project_BN up, the residual add also needs block_14's output: no single cut.
+    assert _split_at_frozen_front(build_model("mobilenet_v2", 2, 32, str(backbone_weights), fine_tune=13)) is None
+    assert _split_at_frozen_front(build_model("basic_cnn", 2, 32, None)) is None
+
+
+def test_augmentation_is_seeded_and_touches_training_batches_only():
+    from ml.train import _pipeline
+
+    pixels = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3)).astype("uint8")
+    config = _config("unused", "unused", batch_size=4)
+
+    def first_batch(**kwargs):
+        return next(iter(_pipeline(pixels, np.zeros(4), config, "none", **kwargs)))[0].numpy()
+
+    plain = first_batch()
+    np.testing.assert_array_equal(plain, pixels.astype("float32"))
+    round_one, round_two = first_batch(augment=True, augment_seed=1), first_batch(augment=True, augment_seed=2)
+    assert not np.allclose(round_one, plain)
+    assert not np.allclose(round_one, round_two)  # feature-cache rounds must differ
+    np.testing.assert_allclose(first_batch(augment=True, augment_seed=1), round_one)
