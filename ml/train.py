@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -380,10 +381,11 @@ def _write_reports(out: Path, config: TrainConfig, history, counts, test_metrics
 # --- command line --------------------------------------------------------------------------
 
 
-def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
-    parser = argparse.ArgumentParser(description="Train an image classifier into a model bundle.")
-    parser.add_argument("--data", required=True, help="folder with one sub-folder of images per class")
-    parser.add_argument("--out", required=True, help="bundle folder to write")
+def add_training_arguments(parser: argparse.ArgumentParser, with_out: bool = True) -> None:
+    """The training options, shared by this CLI and ``manage.py train`` (which stores bundles itself)."""
+    parser.add_argument("--data", required=True, help="folder with one sub-folder of images per class, or s3://bucket/prefix")
+    if with_out:
+        parser.add_argument("--out", required=True, help="bundle folder to write")
     parser.add_argument("--arch", choices=sorted(PRESETS), default="mobilenet_v2")
     parser.add_argument("--weights", default="imagenet", help="imagenet | none | PATH to backbone weights")
     parser.add_argument("--fine-tune", type=int, default=0, help="top N backbone layers to train (-1: all)")
@@ -402,12 +404,28 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
                         help="fast path for a frozen backbone: cache features of N augmentation rounds")
     parser.add_argument("--name", default="")
     parser.add_argument("--description", default="")
-    return TrainConfig(**vars(parser.parse_args(argv)))
+
+
+def config_from_options(options: dict[str, Any]) -> TrainConfig:
+    """A TrainConfig from parsed options (extra keys, such as a command's own, are ignored)."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{key: value for key, value in options.items() if key in known})
+
+
+def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
+    parser = argparse.ArgumentParser(description="Train an image classifier into a model bundle.")
+    add_training_arguments(parser)
+    return config_from_options(vars(parser.parse_args(argv)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ml import s3sync
+
     try:
         config = parse_args(argv)
+        if s3sync.is_s3_uri(config.data):
+            cache = os.environ.get("CLASSIFIER_DATASET_CACHE_DIR", "var/dataset-cache")
+            config.data = str(s3sync.sync_prefix(config.data, cache).directory)
         train(config)
     except (DatasetError, ValueError, WeightsUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)

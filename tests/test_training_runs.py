@@ -184,3 +184,40 @@ def test_training_from_reviews_needs_two_reviewed_classes(client, staff):
     assert response.status_code == 200
     assert "at least two classes" in response.content.decode()
     assert not TrainingRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_train_command_prints_progress_and_registers_a_version(dataset, capsys):
+    from django.core.management import call_command
+
+    call_command(
+        "train", "--data", str(dataset), "--arch", "basic_cnn", "--weights", "none", "--epochs", "2",
+        "--img-size", "24", "--batch-size", "8", "--activate",
+    )
+
+    output = capsys.readouterr()
+    assert "epoch 1/2" in output.out + output.err and "ETA" in output.out + output.err
+    [version] = ModelVersion.objects.all()
+    assert version.is_active and version.architecture == "basic_cnn"
+    assert TrainingRun.objects.get().model_version == version
+
+
+@pytest.mark.django_db
+def test_train_command_errors_are_clear(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="does not exist"):
+        call_command("train", "--data", str(tmp_path / "missing"), "--arch", "basic_cnn", "--weights", "none")
+    with pytest.raises(CommandError, match="Unknown architecture|invalid choice"):
+        call_command("train", "--data", str(tmp_path), "--arch", "resnet")
+    assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.django_db
+def test_imagenet_weights_offline_fail_fast_with_the_file_to_download(dataset):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError) as failure:
+        call_command("train", "--data", str(dataset), "--arch", "mobilenet_v2", "--weights", "imagenet", "--epochs", "1")
+    message = str(failure.value)
+    assert "--weights" in message and ".h5" in message

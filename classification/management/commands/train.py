@@ -1,0 +1,38 @@
+import dataclasses
+
+from django.core.management.base import BaseCommand, CommandError
+
+from classification import model_registry, training
+from ml.train import add_training_arguments, config_from_options, print_progress
+
+
+class Command(BaseCommand):
+    help = (
+        "Train a model (the options of `python -m ml.train`) into a new, inactive model version. "
+        "Runs here with progress, or on the training worker with --background."
+    )
+
+    def add_arguments(self, parser):
+        add_training_arguments(parser, with_out=False)
+        parser.add_argument("--activate", action="store_true", help="activate the new version when training succeeds")
+        parser.add_argument("--background", action="store_true", help="queue the run on the training worker")
+
+    def handle(self, *args, **options):
+        try:
+            config = config_from_options({**options, "out": ""})
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("data", "out")}
+        if options["background"]:
+            run = training.start_training(data=config.data, settings=settings)
+            self.stdout.write(f"Queued training run #{run.pk}; follow it in the admin (Training runs).")
+            return
+        run = training.create_run(data=config.data, settings=settings)
+        run = training.run_training(run.pk, echo=print_progress)
+        if run.status != run.Status.DONE:
+            raise CommandError(f"Training run #{run.pk} failed: {run.error_message}")
+        version = run.model_version
+        if options["activate"]:
+            model_registry.activate(version)
+        state = "active" if options["activate"] else f"inactive; activate with: manage.py activate_model {version.pk}"
+        self.stdout.write(self.style.SUCCESS(f"Trained {version} ({state}); test accuracy {version.metrics.get('test_accuracy')}."))
