@@ -14,15 +14,23 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from classification import services
+from classification import ratelimit, services
 from classification.models import Classification
 from classification.notifications import LIVE_FEED_GROUP
 from classification.payloads import classification_payload
 from classification.validation import ImageRejected
 
 
+def _login_missing(scope) -> bool:
+    user = scope.get("user")
+    return settings.CLASSIFIER_REQUIRE_LOGIN and not (user and user.is_authenticated)
+
+
 class WebcamConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
+        if _login_missing(self.scope):
+            await self.close(code=4401)
+            return
         self.group = f"webcam.{uuid.uuid4().hex}"
         self.in_flight: set[int] = set()
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -30,7 +38,8 @@ class WebcamConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "ready", "max_in_flight": self._max_in_flight()})
 
     async def disconnect(self, code):
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     @staticmethod
     def _max_in_flight() -> int:
@@ -44,6 +53,9 @@ class WebcamConsumer(AsyncJsonWebsocketConsumer):
             await self._reject(
                 "busy", f"{len(self.in_flight)} frames are still being classified; this one was skipped."
             )
+            return
+        if not await self._within_rate():
+            await self._reject("rate_limited", "Frames are coming too fast; this one was skipped.")
             return
         limit = settings.CLASSIFIER["WEBCAM_MAX_FRAME_BYTES"]
         if len(bytes_data) > limit:
@@ -63,6 +75,12 @@ class WebcamConsumer(AsyncJsonWebsocketConsumer):
         )
 
     @database_sync_to_async
+    def _within_rate(self) -> bool:
+        address = (self.scope.get("client") or [None])[0]
+        ident = ratelimit.client_ident(self.scope.get("user"), address)
+        return ratelimit.allow("webcam", ident, settings.CLASSIFIER["WEBCAM_FRAME_RATE"])
+
+    @database_sync_to_async
     def _submit(self, data: bytes) -> Classification:
         user = self.scope.get("user")
         return services.submit_image(
@@ -80,6 +98,9 @@ class WebcamConsumer(AsyncJsonWebsocketConsumer):
 
 class LiveFeedConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
+        if _login_missing(self.scope):
+            await self.close(code=4401)
+            return
         await self.channel_layer.group_add(LIVE_FEED_GROUP, self.channel_name)
         await self.accept()
 

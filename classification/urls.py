@@ -4,6 +4,9 @@ from classification import views
 
 urlpatterns = [
     path("", views.upload, name="upload"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics_view, name="metrics"),
     path("webcam/", views.webcam, name="webcam"),
     path("history/", views.history, name="history"),
     path("classifications/status.json", views.status_json, name="classification-status"),

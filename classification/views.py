@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from classification import selectors, services
+from classification import health, metrics, ratelimit, selectors, services
 from classification.models import Classification
 from classification.payloads import classification_payload
 from classification.validation import upload_limits
@@ -25,9 +27,13 @@ def upload(request: HttpRequest) -> HttpResponse:
     rejected: list[dict] = []
     status = 200
     if request.method == "POST":
-        result = services.submit_uploads(
-            request.FILES.getlist("files"), source=Classification.Source.UPLOAD, user=request.user
-        )
+        files = request.FILES.getlist("files")
+        ident = ratelimit.client_ident(request.user, request.META.get("REMOTE_ADDR"))
+        if not ratelimit.allow("upload", ident, settings.CLASSIFIER["UPLOAD_RATE"], cost=max(1, len(files))):
+            result = services.SubmissionResult(rejected=[services.Rejection(
+                "", "rate_limited", "Too many uploads; wait a minute and try again.", 429)])
+        else:
+            result = services.submit_uploads(files, source=Classification.Source.UPLOAD, user=request.user)
         accepted, rejected, status = result.accepted, [r.as_dict() for r in result.rejected], result.status
         if _wants_json(request):
             return JsonResponse(
@@ -116,3 +122,24 @@ def thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
     if isinstance(response, FileResponse):
         response["Content-Type"] = "image/jpeg"
     return response
+
+
+@login_not_required
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers. Never touches the database or the broker."""
+    return JsonResponse(health.liveness())
+
+
+@login_not_required
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    ready, checks = health.readiness()
+    return JsonResponse({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+
+@login_not_required
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    body, content_type = metrics.render()
+    return HttpResponse(body, content_type=content_type)

@@ -10,6 +10,7 @@ by itself when no Redis answers.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from classifier_site.storage import s3_storage
@@ -22,8 +23,11 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 VAR_DIR = Path(env("VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite, media and caches live here by default
 
-SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-only-insecure-key-change-me")
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-change-me"
+SECRET_KEY = env("DJANGO_SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
+if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+    raise ImproperlyConfigured("DJANGO_DEBUG is off: set DJANGO_SECRET_KEY to a long random value.")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -39,18 +43,21 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "classification",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "classification.middleware.RequestTimingMiddleware",
 ]
 
 ROOT_URLCONF = "classifier_site.urls"
@@ -187,6 +194,9 @@ CLASSIFIER = {
     # Webcam sockets: frames a client may have queued at once, and a frame's byte limit.
     "WEBCAM_MAX_IN_FLIGHT": env.int("CLASSIFIER_WEBCAM_MAX_IN_FLIGHT", default=2),
     "WEBCAM_MAX_FRAME_BYTES": env.int("CLASSIFIER_WEBCAM_MAX_FRAME_BYTES", default=2 * 1024 * 1024),
+    # Rate limits per signed-in user, or per address: files through the upload form, webcam frames.
+    "UPLOAD_RATE": env("CLASSIFIER_UPLOAD_RATE", default="120/min"),
+    "WEBCAM_FRAME_RATE": env("CLASSIFIER_WEBCAM_FRAME_RATE", default="30/min"),
     "MODEL_CACHE_DIR": Path(env("CLASSIFIER_MODEL_CACHE_DIR", default=str(VAR_DIR / "model-cache"))),
     # Local copies of training data synced from s3://bucket/prefix.
     "DATASET_CACHE_DIR": Path(env("CLASSIFIER_DATASET_CACHE_DIR", default=str(VAR_DIR / "dataset-cache"))),
@@ -228,7 +238,55 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI served from our own static files: works offline and under the CSP.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+
+# --- Security -----------------------------------------------------------------
+# With DJANGO_DEBUG=false these defaults pass `manage.py check --deploy`.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+# Probes call these over plain HTTP inside the private network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Trust X-Forwarded-Proto only behind a TLS-terminating proxy that sets it.
+if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Images of a private bucket are shown through presigned URLs on its endpoint.
+_image_sources = ["'self'", "data:", "blob:"]
+if AWS_STORAGE_BUCKET_NAME:
+    _image_sources.append(AWS_S3_ENDPOINT_URL or f"https://{AWS_STORAGE_BUCKET_NAME}.s3.amazonaws.com")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],  # style attributes in admin tables
+        "img-src": _image_sources,
+        "media-src": ["'self'", "blob:", "mediastream:"],
+        "connect-src": ["'self'"],  # includes same-origin ws:// and wss://
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Signed-in users only (pages, images, websockets), for deployments that are not public.
+CLASSIFIER_REQUIRE_LOGIN = env.bool("CLASSIFIER_REQUIRE_LOGIN", default=False)
+LOGIN_URL = "admin:login"
+if CLASSIFIER_REQUIRE_LOGIN:
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+        "classification.middleware.LoginRequiredMiddleware",
+    )
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = {

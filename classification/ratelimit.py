@@ -1,0 +1,38 @@
+"""Fixed-window rate limits in the shared cache (Redis), for the form and the webcam socket.
+
+The REST API uses DRF's throttles; these cover what DRF does not see. Counts
+live in the cache, so every web process of a deployment shares them.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.core.cache import cache
+
+_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"30/min"`` → (30, 60). Raises ValueError for anything else."""
+    count, _, period = rate.partition("/")
+    if period not in _PERIODS or not count.isdigit():
+        raise ValueError(f"Rate {rate!r} is not of the form N/second, N/min or N/hour.")
+    return int(count), _PERIODS[period]
+
+
+def allow(scope: str, ident: str, rate: str, cost: int = 1) -> bool:
+    """Count ``cost`` hits for ``ident`` in this window; False once over the limit."""
+    limit, period = parse_rate(rate)
+    window = int(time.time() // period)
+    key = f"ratelimit:{scope}:{ident}:{window}"
+    if cache.add(key, cost, period + 1):
+        return cost <= limit
+    return cache.incr(key, cost) <= limit
+
+
+def client_ident(user, address: str | None) -> str:
+    """Signed-in users are limited per account, everyone else per address."""
+    if user is not None and getattr(user, "is_authenticated", False):
+        return f"user:{user.pk}"
+    return f"ip:{address or 'unknown'}"

@@ -1,0 +1,119 @@
+"""Health, readiness, metrics, production security settings, rate limits, sign-in requirement."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from classification.models import Classification, WorkerProcess
+from tests.conftest import REPO_DIR, image_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def test_liveness_needs_nothing(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+def test_not_ready_without_a_worker_that_loaded_the_active_model(client, active_tiny_model):
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["ready"] is False
+    assert (body["checks"]["database"], body["checks"]["broker"]) == ("ok", "ok")
+    assert "no worker has loaded tiny-test-model" in body["checks"]["model"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ready_once_a_live_worker_serves_the_active_model(client, active_tiny_model, celery_worker):
+    assert WorkerProcess.objects.filter(model_version=active_tiny_model).exists()
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.json()
+    assert response.json()["checks"]["model"].startswith("tiny-test-model loaded on ")
+
+
+def test_ready_is_false_when_no_worker_answers(client, active_tiny_model):
+    # A worker reported the model once, but no worker process is running now.
+    WorkerProcess.objects.create(hostname=os.uname().nodename, pid=1, model_version=active_tiny_model, load_count=1)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert "do not answer" in response.json()["checks"]["model"]
+
+
+def test_metrics_report_requests_classifications_and_queues(client, active_tiny_model):
+    client.post(reverse("upload"), {"files": [SimpleUploadedFile("a.jpg", image_bytes(), "image/jpeg")]},
+                HTTP_ACCEPT="application/json")
+    Classification.objects.update(status="done", predicted_label="human")
+
+    body = client.get("/metrics").content.decode()
+
+    assert 'classifier_classifications_total{label="human",source="upload",status="done"} 1.0' in body
+    assert 'classifier_queue_depth{queue="' in body
+    assert 'classifier_http_request_duration_seconds_count{method="POST",status="202",view="upload"}' in body
+    assert "classifier_classification_seconds_bucket" in body
+    assert "classifier_worker_processes_serving_active_model 0.0" in body
+
+
+def test_production_settings_pass_the_deploy_check():
+    env = {**os.environ, "DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
+           "DJANGO_SETTINGS_MODULE": "classifier_site.settings"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_the_development_secret_key():
+    env = {**os.environ, "DJANGO_DEBUG": "false", "DJANGO_SETTINGS_MODULE": "classifier_site.settings"}
+    env.pop("DJANGO_SECRET_KEY", None)
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=REPO_DIR, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "set DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_pages_carry_a_content_security_policy(client, active_tiny_model):
+    policy = client.get(reverse("upload"))["Content-Security-Policy"]
+    for directive in ("default-src 'self'", "script-src 'self'", "frame-ancestors 'none'", "object-src 'none'"):
+        assert directive in policy
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200 and "cdn" not in docs.content.decode().lower()  # Swagger UI served locally
+
+
+def test_upload_form_is_rate_limited(client, active_tiny_model, settings):
+    settings.CLASSIFIER = {**settings.CLASSIFIER, "UPLOAD_RATE": "2/min"}
+    from django.core.cache import cache
+
+    cache.clear()
+    statuses = []
+    for i in range(3):
+        response = client.post(reverse("upload"), {"files": [SimpleUploadedFile(f"{i}.jpg", image_bytes(), "image/jpeg")]},
+                               HTTP_ACCEPT="application/json")
+        statuses.append(response.status_code)
+    assert statuses == [202, 202, 429]
+    assert "Too many uploads" in response.json()["rejected"][0]["error"]
+    assert Classification.objects.count() == 2
+
+
+def test_require_login_covers_pages_images_and_api(client, active_tiny_model, settings, django_user_model):
+    settings.CLASSIFIER_REQUIRE_LOGIN = True
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "classification.middleware.LoginRequiredMiddleware"]
+    row = __import__("classification.services", fromlist=["submit_image"]).submit_image(data=image_bytes())
+
+    for url in (reverse("upload"), reverse("history"), reverse("classification-image", args=[row.pk])):
+        response = client.get(url)
+        assert response.status_code == 302 and "/admin/login/" in response["Location"], url
+    assert client.get("/api/v1/classifications/").status_code in (401, 403)
+    assert client.get("/healthz").status_code == 200
+
+    client.force_login(django_user_model.objects.create_user("member", password="pw"))
+    assert client.get(reverse("classification-image", args=[row.pk])).status_code == 200
+    assert client.get("/api/v1/classifications/").status_code == 200
