@@ -84,7 +84,13 @@ def validate_image(data: bytes) -> ValidatedImage:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             header = Image.open(io.BytesIO(data))
             image_format, (width, height) = header.format, header.size
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ImageRejected(
+            f"The image declares more pixels than the limit of {limits['max_pixels']:,}.",
+            status=413,
+            code="too_many_pixels",
+        )
+    except UnidentifiedImageError:
         raise ImageRejected("The file is not an image this service can read.", status=415, code="unsupported_type")
     except Exception:
         raise _corrupt()
