@@ -38,7 +38,14 @@ def test_every_environment_variable_is_documented():
 def test_docker_compose_file_is_a_complete_stack():
     compose = yaml.safe_load((REPO_DIR / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"web", "worker", "trainer", "redis", "postgres", "minio", "minio-init"} <= set(services)
+    assert {"web", "worker", "trainer", "redis", "postgres", "minio", "minio-init", "proxy"} <= set(services)
+    # TLS terminates at the proxy; web is only reachable through it, and trusts its X-Forwarded-Proto.
+    assert set(services["proxy"]["ports"]) == {"80:80", "443:443"} and "ports" not in services["web"]
+    assert services["web"]["environment"]["DJANGO_BEHIND_TLS_PROXY"] == "true"
+    caddyfile = (REPO_DIR / "deploy" / "Caddyfile").read_text()
+    assert "reverse_proxy web:8000" in caddyfile
+    # Workers scale with --scale: no fixed names or published ports.
+    assert not {"container_name", "ports"} & set(services["worker"])
     assert "daphne" in services["web"]["command"] and "classifier_site.asgi:application" in services["web"]["command"]
     assert services["worker"]["command"].startswith("celery -A classifier_site worker")
     assert "--queues=classify " in services["worker"]["command"]
