@@ -149,7 +149,16 @@ def test_form_works_without_javascript(client, active_tiny_model):
     assert response["Content-Type"].startswith("text/html")
 
 
-def test_every_sample_photo_classifies(client, active_tiny_model, celery_worker):
+@pytest.fixture
+def active_demo_model(db):
+    from classification import model_registry
+    from tests.conftest import REPO_DIR
+
+    return model_registry.import_bundle(REPO_DIR / "ml" / "demo_model", is_demo=True, activate_now=True)
+
+
+def test_every_sample_photo_classifies_with_the_demo_model(client, active_demo_model, celery_worker):
+    """The committed demo model, served by a real worker, on the 16 photos it never trained on."""
     samples = labelled_samples()
     files = [SimpleUploadedFile(path.name, path.read_bytes()) for path, _ in samples]
     response = post_files(client, files)
@@ -158,3 +167,7 @@ def test_every_sample_photo_classifies(client, active_tiny_model, celery_worker)
     assert len(ids) == len(samples), response.json()["rejected"]
     rows = wait_until_finished(ids)
     assert [row.status for row in rows] == ["done"] * len(samples), [r.error_message for r in rows]
+    accuracy = sum(row.predicted_label == label for row, (_, label) in zip(rows, samples)) / len(samples)
+    assert accuracy >= 0.80
+    # What the page claims is what the service measures.
+    assert accuracy == pytest.approx(active_demo_model.sample_accuracy, abs=1e-6)
