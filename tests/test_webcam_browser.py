@@ -130,7 +130,8 @@ def _stream_from_fake_camera(browser, base_url):
     context = browser.new_context()
     history = context.new_page()
     history.goto(f"{base_url}/history/")
-    history.wait_for_function("document.querySelector('#results').dataset.live === 'all'")
+    # Locator waits, not wait_for_function: the page's CSP (no eval) stays on, as for users.
+    history.locator("#results[data-live=all]").wait_for()
 
     page = context.new_page()
     page.goto(f"{base_url}/webcam/")
@@ -138,9 +139,7 @@ def _stream_from_fake_camera(browser, base_url):
     page.fill("#interval", "1")
     page.click("#toggle")
 
-    page.wait_for_function(
-        "document.querySelectorAll('#webcam-results [data-status=done]').length >= 2", timeout=60_000
-    )
+    page.locator("#webcam-results [data-status=done]").nth(1).wait_for(timeout=60_000)
     page.click("#toggle")  # stop capturing
     shown = page.eval_on_selector_all(
         "#webcam-results [data-status=done]", "items => items.map(item => Number(item.dataset.id))"
@@ -149,9 +148,7 @@ def _stream_from_fake_camera(browser, base_url):
 
     message = page.text_content("#webcam-message")
     # The history page, opened before any frame, received the results live.
-    history.wait_for_function(
-        f"document.querySelectorAll('#results [data-status=done]').length >= {len(shown)}", timeout=30_000
-    )
+    history.locator("#results [data-status=done]").nth(len(shown) - 1).wait_for(timeout=30_000)
     context.close()
     return shown, labels, message
 
@@ -161,7 +158,7 @@ def test_denied_camera_shows_a_clear_message(db, daphne_server):
         page = browser.new_page()
         page.goto(f"{daphne_server}/webcam/")
         page.click("#toggle")
-        page.wait_for_function("document.querySelector('#webcam-message').textContent.length > 0")
+        page.locator("#webcam-message:not(:empty)").wait_for()
         message = page.text_content("#webcam-message")
     assert "denied" in message or "No camera" in message
     assert not Classification.objects.exists()

@@ -48,6 +48,8 @@
   }
 
   function show(c) {
+    const empty = document.getElementById("webcam-empty");
+    if (empty) empty.remove();
     const item = resultItem(c);
     const existing = results.querySelector('[data-id="' + c.id + '"]');
     if (existing) existing.replaceWith(item);
