@@ -162,3 +162,26 @@ def test_denied_camera_shows_a_clear_message(db, daphne_server):
         message = page.text_content("#webcam-message")
     assert "denied" in message or "No camera" in message
     assert not Classification.objects.exists()
+
+
+def test_upload_page_sends_files_and_shows_results_without_a_reload(
+    active_tiny_model, celery_worker, daphne_server, tmp_path
+):
+    photo, text = tmp_path / "photo.png", tmp_path / "notes.jpg"
+    camera_picture().convert("RGB").save(photo)
+    text.write_text("not an image")
+
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{daphne_server}/")
+        navigations = []
+        page.on("framenavigated", lambda frame: navigations.append(frame.url))
+        page.set_input_files("#file-input", [str(photo), str(text)])  # choosing files sends them
+        page.locator("#results [data-status=done]").first.wait_for(timeout=60_000)
+        card = page.text_content("#results [data-status=done]")
+        rejected = page.text_content("#rejected")
+
+    assert navigations == []  # no reload
+    assert "photo.png" in card and any(name in card for name in active_tiny_model.class_names)
+    assert "notes.jpg" in rejected and "not an image" in rejected
+    assert Classification.objects.get().original_name == "photo.png"

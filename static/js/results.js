@@ -8,49 +8,9 @@
   const POLL_MS = 1000;
   let timer = null;
 
-  function text(tag, className, value) {
-    const el = document.createElement(tag);
-    if (className) el.className = className;
-    el.textContent = value;
-    return el;
-  }
-
-  function render(c) {
-    const li = document.createElement("li");
-    li.className = "result result--" + c.status;
-    li.dataset.id = c.id;
-    li.dataset.status = c.status;
-    const link = document.createElement("a");
-    link.href = c.detail_url;
-    const img = document.createElement("img");
-    img.className = "thumb";
-    img.src = c.thumbnail_url;
-    img.alt = c.original_name || "image";
-    link.appendChild(img);
-    const body = document.createElement("div");
-    body.className = "result-body";
-    body.appendChild(text("div", "result-name", c.original_name || "image"));
-    const label = document.createElement("div");
-    label.className = "result-label";
-    if (c.status === "done") {
-      label.appendChild(text("span", "label", c.predicted_label));
-      label.appendChild(document.createTextNode(" "));
-      label.appendChild(text("span", "confidence", c.confidence.toFixed(2)));
-    } else if (c.status === "failed") {
-      label.appendChild(text("span", "error", "Failed: " + (c.error_message || "unknown error")));
-    } else {
-      label.appendChild(text("span", "pending", c.status === "running" ? "Running…" : "Queued…"));
-    }
-    body.appendChild(label);
-    body.appendChild(text("div", "result-meta", c.source + " · " + new Date(c.created_at).toLocaleString()));
-    li.appendChild(link);
-    li.appendChild(body);
-    return li;
-  }
-
   function upsert(c) {
     const existing = list.querySelector('[data-id="' + c.id + '"]');
-    const card = render(c);
+    const card = window.renderResultCard(c);
     if (existing) existing.replaceWith(card);
     else {
       const empty = list.querySelector(".empty");

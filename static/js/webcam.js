@@ -16,41 +16,14 @@
     message.textContent = text || "";
   }
 
-  function resultItem(c) {
-    const li = document.createElement("li");
-    li.className = "result result--" + c.status;
-    li.dataset.id = c.id;
-    li.dataset.status = c.status;
-    const img = document.createElement("img");
-    img.className = "thumb";
-    img.src = c.thumbnail_url;
-    img.alt = "frame " + c.id;
-    const body = document.createElement("div");
-    body.className = "result-body";
-    const label = document.createElement("div");
-    label.className = "result-label";
-    if (c.status === "done") {
-      label.innerHTML = '<span class="label"></span> <span class="confidence"></span>';
-      label.querySelector(".label").textContent = c.predicted_label;
-      label.querySelector(".confidence").textContent = c.confidence.toFixed(2);
-    } else if (c.status === "failed") {
-      label.innerHTML = '<span class="error"></span>';
-      label.querySelector(".error").textContent = "Failed: " + (c.error_message || "unknown error");
-    } else {
-      label.innerHTML = '<span class="pending">Classifying…</span>';
-    }
-    const meta = document.createElement("div");
-    meta.className = "result-meta";
-    meta.textContent = new Date(c.finished_at || c.created_at).toLocaleTimeString();
-    body.append(label, meta);
-    li.append(img, body);
-    return li;
-  }
-
   function show(c) {
     const empty = document.getElementById("webcam-empty");
     if (empty) empty.remove();
-    const item = resultItem(c);
+    const item = window.renderResultCard(c, {
+      link: false,
+      showName: false,
+      meta: (r) => new Date(r.finished_at || r.created_at).toLocaleTimeString(),
+    });
     const existing = results.querySelector('[data-id="' + c.id + '"]');
     if (existing) existing.replaceWith(item);
     else results.prepend(item);
