@@ -20,6 +20,7 @@ from django.utils.html import format_html, format_html_join
 
 from classification import model_registry, reviews, statistics, training
 from classification.models import Classification, ModelVersion, ReviewQueueItem, TrainingRun, WorkerProcess
+from ml.bundle import BundleError
 
 
 @admin.register(ModelVersion)
@@ -62,7 +63,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
             return
-        version = model_registry.activate(queryset.get())
+        try:
+            version = model_registry.activate(queryset.get())
+        except BundleError as exc:
+            self.message_user(request, f"Refused: {exc} The active model is unchanged.", messages.ERROR)
+            return
         self.message_user(request, f"Active model: {version}.")
 
     def get_urls(self):

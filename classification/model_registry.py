@@ -9,9 +9,11 @@ by its SHA-256, so a restart does not download an unchanged model again.
 from __future__ import annotations
 
 import hashlib
+import io
 import posixpath
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 from django.conf import settings
@@ -85,8 +87,43 @@ def import_bundle(directory: Path, *, is_demo: bool = False, activate_now: bool 
     )
 
 
+KERAS_ARCHIVE_MEMBERS = {"config.json", "model.weights.h5"}
+
+
+def verify_artifact(version: ModelVersion) -> None:
+    """Refuse an artifact that is missing, altered or not a Keras archive, without loading TensorFlow.
+
+    Web processes activate models too, so this checks what it can cheaply: the
+    stored bytes match the recorded SHA-256, and a ``.keras`` file is a sound
+    zip with a model config and weights. Workers still load it for real, and
+    keep the previous model if that fails (see ``classification.worker``).
+    """
+    digest = hashlib.sha256()
+    try:
+        with version.artifact.open("rb") as fh:
+            data = fh.read()
+    except Exception as exc:
+        raise BundleError(f"The artifact of {version} cannot be read: {exc}") from exc
+    digest.update(data)
+    if digest.hexdigest() != version.artifact_sha256:
+        raise BundleError(f"The artifact of {version} does not match its recorded SHA-256: it was altered or damaged.")
+    if version.artifact.name.endswith(".keras"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                broken = archive.testzip()
+                members = set(archive.namelist())
+        except zipfile.BadZipFile as exc:
+            raise BundleError(f"The artifact of {version} is not a Keras archive.") from exc
+        if broken or not KERAS_ARCHIVE_MEMBERS <= members:
+            raise BundleError(f"The artifact of {version} is an incomplete Keras archive.")
+
+
 def activate(version: ModelVersion) -> ModelVersion:
-    """Make ``version`` the one active model; workers switch between tasks."""
+    """Make ``version`` the one active model; workers switch between tasks.
+
+    Raises :class:`BundleError` (and changes nothing) when its artifact is damaged.
+    """
+    verify_artifact(version)
     with transaction.atomic():
         ModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=version.pk).update(
             is_active=False

@@ -116,3 +116,34 @@ def test_running_worker_switches_to_a_newly_activated_model(client, tiny_bundle,
 
     assert row.status == "done" and row.model_version_id == newer.pk
     assert worker.state.load_count == loads + 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("damage", ["truncated", "not-a-zip"])
+def test_damaged_model_is_refused_on_activation_and_the_previous_keeps_serving(
+    client, tiny_bundle, active_tiny_model, django_user_model, damage
+):
+    from django.core.files.storage import default_storage
+
+    broken = model_registry.import_bundle(tiny_bundle)
+    path = default_storage.path(broken.artifact.name)
+    data = open(path, "rb").read()
+    damaged = data[: len(data) // 2] if damage == "truncated" else b"garbage" * 100
+    with open(path, "wb") as fh:
+        fh.write(damaged)
+
+    with pytest.raises(CommandError, match="Refused: .* SHA-256"):
+        call_command("activate_model", str(broken.pk))
+    # Even with a matching hash, a file that is not a sound Keras archive is refused.
+    ModelVersion.objects.filter(pk=broken.pk).update(artifact_sha256=__import__("hashlib").sha256(damaged).hexdigest())
+    with pytest.raises(CommandError, match="Keras archive"):
+        call_command("activate_model", str(broken.pk))
+
+    staff = django_user_model.objects.create_superuser("s", "s@example.com", "pw")
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(staff)
+    response = api.post(f"/api/v1/model-versions/{broken.pk}/activate/")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "damaged_model"
+    assert ModelVersion.objects.get(is_active=True) == active_tiny_model

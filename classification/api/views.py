@@ -27,6 +27,7 @@ from classification.api.serializers import (
 )
 from classification.api.throttling import UploadRateThrottle
 from classification.models import Classification
+from ml.bundle import BundleError
 
 
 class Pagination(PageNumberPagination):
@@ -172,10 +173,13 @@ class ModelVersionActivate(GenericAPIView):
         description="Makes this version the one active model; workers switch to it before their next task.",
         parameters=[ID_PARAMETER],
         request=None,
-        responses={200: ModelVersionSerializer, **errors(401, 403, 404, 429)},
+        responses={200: ModelVersionSerializer, **errors(401, 403, 404, 409, 429)},
     )
     def post(self, request: Request, pk: int) -> Response:
-        version = model_registry.activate(_model_version_or_404(pk))
+        try:
+            version = model_registry.activate(_model_version_or_404(pk))
+        except BundleError as exc:
+            return error_response(409, "damaged_model", f"{exc} The active model is unchanged.")
         return Response(self.get_serializer(version).data)
 
 

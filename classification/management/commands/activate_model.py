@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from classification import model_registry
 from classification.models import ModelVersion
+from ml.bundle import BundleError
 
 
 class Command(BaseCommand):
@@ -15,5 +16,8 @@ class Command(BaseCommand):
         if version is None:
             known = ", ".join(str(pk) for pk in ModelVersion.objects.values_list("pk", flat=True)[:20]) or "none"
             raise CommandError(f"No model version {version_id}. Known versions: {known}.")
-        model_registry.activate(version)
+        try:
+            model_registry.activate(version)
+        except BundleError as exc:
+            raise CommandError(f"Refused: {exc} The active model is unchanged.") from exc
         self.stdout.write(self.style.SUCCESS(f"Active model: {version}"))
