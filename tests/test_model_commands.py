@@ -147,3 +147,20 @@ def test_damaged_model_is_refused_on_activation_and_the_previous_keeps_serving(
     response = api.post(f"/api/v1/model-versions/{broken.pk}/activate/")
     assert response.status_code == 409 and response.json()["error"]["code"] == "damaged_model"
     assert ModelVersion.objects.get(is_active=True) == active_tiny_model
+
+
+@pytest.mark.django_db
+def test_import_a_keras2_style_hdf5_the_test_writes(tmp_path):
+    from tests.ml.test_keras_io_legacy import _keras2_style_h5
+
+    path = tmp_path / "checkpoint.hdf5"
+    original = _keras2_style_h5(path)
+    call_command("import_model", str(path), "--classes", "cat,dog", "--preprocess", "none", "--activate")
+
+    version = ModelVersion.objects.get(is_active=True)
+    assert (version.input_size, version.class_names, version.architecture) == (8, ["cat", "dog"], "imported hdf5")
+    predictor = Predictor.from_files(model_registry.local_model_path(version), model_registry.metadata_of(version))
+    import numpy as np
+
+    batch = np.random.default_rng(1).random((2, 8, 8, 3)).astype("float32") * 255
+    np.testing.assert_allclose(predictor.predict_array(batch), original.predict(batch, verbose=0), atol=1e-5)
