@@ -105,6 +105,8 @@ class Classification(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times the sweeper queued it again.")
+    requeued_at = models.DateTimeField(null=True, blank=True)
 
     reviewed_label = models.CharField(
         max_length=100, blank=True, db_index=True, help_text="The label a person confirmed or corrected."
@@ -158,6 +160,9 @@ class WorkerProcess(models.Model):
     load_count = models.PositiveIntegerField(default=0)
     load_seconds = models.FloatField(default=0.0)
     warmup_seconds = models.FloatField(default=0.0)
+    runtime = models.CharField(
+        max_length=50, blank=True, help_text="What runs the model: onnxruntime, or tensorflow when no faster runtime matched Keras."
+    )
     last_seen = models.DateTimeField(default=timezone.now)
 
     class Meta:

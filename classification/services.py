@@ -1,24 +1,24 @@
 """The classification workflow: accept an image, queue it, classify it.
 
 Views, API and websocket consumers call :func:`submit_image`; the Celery task
-calls :func:`classify_stored_image`. Neither knows how the other side works:
-the queue carries only the row id.
+calls :func:`classify_stored_images` (a micro-batch of ids). Neither knows how
+the other side works: the queue carries only the row id.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from classification.models import Classification
-from classification.notifications import notify_finished
+from classification.models import Classification, ModelVersion
+from classification.notifications import notify_finished, notify_finished_many
 from classification.validation import ImageRejected, ValidatedImage, too_large, upload_limits, validate_image
-from ml.predictor import Predictor
+from ml.predictor import Prediction, Predictor
 
 logger = logging.getLogger(__name__)
 
@@ -169,33 +169,83 @@ def classify_stored_image(classification_id: int, load_model: ModelLoader) -> Cl
     ``load_model`` returns the worker's loaded predictor and its version id.
     A finished row is left alone, so a redelivered task does no harm.
     """
-    classification = Classification.objects.filter(pk=classification_id).first()
-    if classification is None:
-        logger.warning("Classification %s no longer exists; nothing to do", classification_id)
-        return None
-    if classification.status == Classification.Status.DONE:
-        return classification
+    rows = classify_stored_images([classification_id], load_model)
+    return rows[0] if rows else None
 
-    classification.status = Classification.Status.RUNNING
-    classification.started_at = timezone.now()
-    classification.save(update_fields=["status", "started_at"])
+
+def classify_stored_images(classification_ids: Sequence[int], load_model: ModelLoader) -> list[Classification]:
+    """Classify stored images together, in one model call; safe to run twice for the same ids.
+
+    The worker's micro-batch: one call per batch costs little more than one
+    per image, so queued images are classified together (see
+    ``classification.worker.take_queued``). Each row still stands alone:
+    rows already done are left as they are (a redelivered task does no harm),
+    a missing row is skipped, and an image that cannot be read fails only its
+    own row. Returns the rows that exist, in the order of the ids.
+    """
+    ids = list(dict.fromkeys(classification_ids))
+    found = Classification.objects.select_related("model_version").in_bulk(ids)
+    for missing in (pk for pk in ids if pk not in found):
+        logger.warning("Classification %s no longer exists; nothing to do", missing)
+    rows = [found[pk] for pk in ids if pk in found]
+    pending = [row for row in rows if row.status != Classification.Status.DONE]
+    if not pending:
+        return rows
+
+    started = timezone.now()
+    Classification.objects.filter(pk__in=[row.pk for row in pending]).update(
+        status=Classification.Status.RUNNING, started_at=started
+    )
     try:
         predictor, version_id = load_model()
-        with classification.image.open("rb") as fh:
-            data = fh.read()
-        prediction = predictor.predict([data])[0]
+        version = ModelVersion.objects.get(pk=version_id)
+        outcomes = _predict_each(predictor, pending)
     except Exception as exc:
-        logger.exception("Classification %s failed", classification_id)
-        classification.status = Classification.Status.FAILED
-        classification.error_message = str(exc) or type(exc).__name__
+        logger.exception("Classifications %s failed", ", ".join(str(row.pk) for row in pending))
+        version, outcomes = None, [exc] * len(pending)
+
+    finished = timezone.now()
+    for row, outcome in zip(pending, outcomes):
+        row.started_at, row.finished_at = started, finished
+        if isinstance(outcome, Exception):
+            row.status = Classification.Status.FAILED
+            row.error_message = str(outcome) or type(outcome).__name__
+            continue
+        row.status = Classification.Status.DONE
+        row.predicted_label = outcome.label
+        row.confidence = outcome.confidence
+        row.probabilities = outcome.probabilities
+        row.model_version = version
+        row.error_message = ""
+    if len(pending) == 1:
+        pending[0].save(update_fields=_RESULT_FIELDS)  # one UPDATE; bulk_update adds a transaction around it
     else:
-        classification.status = Classification.Status.DONE
-        classification.predicted_label = prediction.label
-        classification.confidence = prediction.confidence
-        classification.probabilities = prediction.probabilities
-        classification.model_version_id = version_id
-        classification.error_message = ""
-    classification.finished_at = timezone.now()
-    classification.save()
-    notify_finished(classification)
-    return classification
+        Classification.objects.bulk_update(pending, _RESULT_FIELDS)
+    notify_finished_many(pending)
+    return rows
+
+
+# Only what classifying writes: a review saved meanwhile is kept.
+_RESULT_FIELDS = [
+    "status", "predicted_label", "confidence", "probabilities", "model_version", "error_message",
+    "started_at", "finished_at",
+]
+
+
+def _predict_each(predictor: Predictor, rows: list[Classification]) -> list[Prediction | Exception]:
+    """Each row's prediction, or the error that stopped it (unreadable file, undecodable image)."""
+    images: list[bytes | Exception] = []
+    for row in rows:
+        try:
+            with row.image.open("rb") as fh:
+                images.append(fh.read())
+        except Exception as exc:  # storage backends raise many types for a missing file
+            logger.exception("Classification %s: the stored image cannot be read", row.pk)
+            images.append(exc)
+    readable = [image for image in images if not isinstance(image, Exception)]
+    predictions = iter(predictor.predict_each(readable))
+    outcomes = [image if isinstance(image, Exception) else next(predictions) for image in images]
+    for row, outcome in zip(rows, outcomes):
+        if isinstance(outcome, Exception):
+            logger.warning("Classification %s failed: %s", row.pk, outcome)
+    return outcomes

@@ -9,6 +9,15 @@ loads the active model and warms it up.
 
 Tasks call :func:`ensure_loaded`, which only re-loads when someone
 activated another version since the last task: a switch, never a first load.
+Loading picks the runtime (ONNX Runtime when its export matches Keras on the
+validation images, else TensorFlow; see :mod:`ml.runtimes`), logs it and
+records it in this process's ``WorkerProcess`` row.
+
+Micro-batching lives here too, because it is about this process's broker
+connection: a task takes the classifications still waiting in the queue
+(:func:`take_queued`) and classifies them with its own in one model call. It
+never waits for more, so a lone image is answered at once, and it acknowledges
+the messages it took only once their rows are saved, as ``acks_late`` does.
 """
 
 from __future__ import annotations
@@ -18,7 +27,9 @@ import os
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from celery.signals import worker_process_init
 from django.conf import settings
@@ -30,6 +41,16 @@ from classification.models import ModelVersion, WorkerProcess
 from ml.predictor import Predictor, limit_tensorflow_threads, threads_per_process
 
 logger = logging.getLogger(__name__)
+
+# Settings that classifier_site.settings does not define yet; read with these defaults.
+RUNTIME_SETTING = "CLASSIFIER_INFERENCE_RUNTIME"  # "auto", "onnxruntime" or "tensorflow"
+BATCH_SIZE_SETTING = "CLASSIFIER_BATCH_MAX_SIZE"  # images per model call, at most
+BATCH_WAIT_SETTING = "CLASSIFIER_BATCH_MAX_WAIT_MS"  # how long a batch may wait for more; 0 = never
+
+
+def setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
 
 class NoActiveModel(RuntimeError):
     pass
@@ -44,6 +65,9 @@ class LoadedModel:
     load_count: int = 0
     load_seconds: float = 0.0
     warmup_seconds: float = 0.0
+    runtime: str = ""
+    threads: int | None = None
+    broker: Any = None  # this process's own broker connection, for take_queued
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -52,9 +76,16 @@ state = LoadedModel()
 
 def _load(version: ModelVersion) -> None:
     started = time.perf_counter()
-    predictor = Predictor.from_files(model_registry.local_model_path(version), model_registry.metadata_of(version))
+    model_path = model_registry.local_model_path(version)
+    predictor = Predictor.from_files(
+        model_path,
+        model_registry.metadata_of(version),
+        runtime=setting(RUNTIME_SETTING, "auto"),
+        export_dir=model_path.parent,  # the per-artifact cache: the export is made once per machine
+        threads=state.threads,
+    )
     warmup = predictor.warm_up()
-    state.predictor, state.version_id = predictor, version.pk
+    state.predictor, state.version_id, state.runtime = predictor, version.pk, predictor.runtime_name
     state.load_count += 1
     state.load_seconds = time.perf_counter() - started
     state.warmup_seconds = warmup
@@ -65,6 +96,7 @@ def _load(version: ModelVersion) -> None:
         warmup,
         state.load_count,
     )
+    logger.info("Serving model %s with %s (%s)", version, state.runtime, predictor.selection.summary())
     report_status()
 
 
@@ -90,6 +122,7 @@ def report_status() -> None:
                 "load_count": state.load_count,
                 "load_seconds": state.load_seconds,
                 "warmup_seconds": state.warmup_seconds,
+                "runtime": state.runtime,
                 "last_seen": timezone.now(),
             },
         )
@@ -109,12 +142,132 @@ def _serves_classifications() -> bool:
 def load_at_process_start(**_kwargs) -> None:
     if not _serves_classifications():
         return
-    processes = settings.CELERY_WORKER_CONCURRENCY
-    limit_tensorflow_threads(threads_per_process(processes))
+    state.threads = threads_per_process(settings.CELERY_WORKER_CONCURRENCY)
+    limit_tensorflow_threads(state.threads)
     try:
         ensure_loaded()
+        _warm_up_connections()
     except NoActiveModel as exc:
         logger.error("%s Tasks will fail until one is.", exc)
     finally:
         # Tasks open their own connections; one left from start-up would idle forever.
         connections.close_all()
+
+
+def _warm_up_connections() -> None:
+    """Open what the first task would otherwise open: the broker connection it takes companions
+    on, and the push loop's Redis connection. The first image is then as fast as the rest."""
+    from classification import notifications
+
+    try:
+        _queue()
+    except Exception:
+        logger.warning("Could not connect to the broker for micro-batches yet", exc_info=True)
+        _drop_broker()
+    notifications.warm_up()
+
+
+@dataclass
+class QueuedTask:
+    """A classification taken from the queue; its message is acknowledged once the row is saved."""
+
+    classification_id: int
+    message: Any
+
+
+def take_queued(limit: int) -> list[QueuedTask]:
+    """Take up to ``limit`` classify tasks waiting in this worker's queue, unacknowledged.
+
+    The caller classifies them with its own task and then acknowledges them
+    (:func:`queued_companions` does both). A process that dies meanwhile has
+    acknowledged nothing, so the broker delivers them again, as it would the
+    tasks themselves (``acks_late``); the service skips rows already done.
+    Waiting for more is off by default (``CLASSIFIER_BATCH_MAX_WAIT_MS``):
+    batches form from what queued up while the previous one ran, so a lone
+    image never waits for company. Only plain ``classify_image(id)`` messages
+    are taken; anything else (an ETA, another task) goes back and stops the
+    take. Any broker error just ends the batch: batching is an optimisation.
+    """
+    if limit <= 0:
+        return []
+    deadline = time.monotonic() + setting(BATCH_WAIT_SETTING, 0) / 1000
+    taken: list[QueuedTask] = []
+    try:
+        queue = _queue()
+        while len(taken) < limit:
+            message = queue.get(no_ack=False, accept=["json"])
+            if message is None:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.002)
+                continue
+            classification_id = _classification_id(message)
+            if classification_id is None:
+                message.requeue()
+                break
+            taken.append(QueuedTask(classification_id, message))
+    except Exception:
+        logger.warning("Could not take queued classifications; classifying this one alone", exc_info=True)
+        _drop_broker()
+    return taken
+
+
+@contextmanager
+def queued_companions():
+    """The ids of classifications queued behind the running task, to classify with it.
+
+    At most ``CLASSIFIER_BATCH_MAX_SIZE - 1`` of them. Their messages are
+    acknowledged when the block ends normally, and go back to the queue when
+    it raises, so each is classified by one batch or by its own task.
+    """
+    taken = take_queued(int(setting(BATCH_SIZE_SETTING, 16)) - 1)
+    try:
+        yield [task.classification_id for task in taken]
+    except BaseException:
+        _settle(taken, "requeue")
+        raise
+    _settle(taken, "ack")
+
+
+def _settle(tasks: list[QueuedTask], action: str) -> None:
+    for task in tasks:
+        try:
+            getattr(task.message, action)()
+        except Exception:
+            # Unacknowledged, the broker redelivers it later; the service skips it if done.
+            logger.warning("Could not %s the message of classification %s", action, task.classification_id, exc_info=True)
+            _drop_broker()
+
+
+def _queue():
+    """This worker's classify queue on this process's own connection (made after the fork)."""
+    from classifier_site.celery import app
+
+    if state.broker is None:
+        # One retry, not the default of retrying forever: a broker that is gone ends the batch, not the task.
+        state.broker = app.connection_for_read(transport_options={"max_retries": 1})
+    return app.amqp.queues[settings.CELERY_TASK_DEFAULT_QUEUE](state.broker.default_channel)
+
+
+def _drop_broker() -> None:
+    broker, state.broker = state.broker, None
+    if broker is not None:
+        try:
+            broker.release()
+        except Exception:
+            pass
+
+
+def _classification_id(message) -> int | None:
+    """The id of a plain ``classify_image(id)`` message (Celery protocol 2), else None."""
+    from classification.tasks import classify_image
+
+    headers = message.headers or {}
+    if headers.get("task") != classify_image.name or headers.get("eta") or headers.get("countdown"):
+        return None
+    try:
+        args, kwargs, _embed = message.decode()
+        [classification_id] = [*args, *kwargs.values()]
+        return int(classification_id)
+    except (AttributeError, TypeError, ValueError):
+        return None

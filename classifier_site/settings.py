@@ -170,6 +170,13 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="classify")
 # Training gets its own queue and worker, so a long training never delays a classification.
 CELERY_TRAINING_QUEUE = env("CELERY_TRAINING_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-training")
 CELERY_TASK_ROUTES = {"classification.tasks.train_model": {"queue": CELERY_TRAINING_QUEUE}}
+# Celery beat (one per deployment; `make run` embeds it in the training worker).
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stuck-classifications": {
+        "task": "classification.tasks.requeue_stuck",
+        "schedule": env.float("CLASSIFIER_SWEEP_INTERVAL_SECONDS", default=60.0),
+    },
+}
 # Both declared: a bare `celery worker` serves both; `make run` starts one worker per queue.
 CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(CELERY_TRAINING_QUEUE))
 CELERY_TASK_ACKS_LATE = True
@@ -191,6 +198,9 @@ CLASSIFIER = {
     "MAX_IMAGE_PIXELS": env.int("CLASSIFIER_MAX_IMAGE_PIXELS", default=40_000_000),
     "MAX_FILES_PER_REQUEST": env.int("CLASSIFIER_MAX_FILES_PER_REQUEST", default=20),
     "THUMBNAIL_SIZE": 256,
+    # The sweeper re-queues classifications queued or running longer than this, up to MAX_ATTEMPTS times.
+    "STUCK_AFTER_SECONDS": env.int("CLASSIFIER_STUCK_AFTER_SECONDS", default=300),
+    "MAX_ATTEMPTS": env.int("CLASSIFIER_MAX_ATTEMPTS", default=3),
     # Webcam sockets: frames a client may have queued at once, and a frame's byte limit.
     "WEBCAM_MAX_IN_FLIGHT": env.int("CLASSIFIER_WEBCAM_MAX_IN_FLIGHT", default=2),
     "WEBCAM_MAX_FRAME_BYTES": env.int("CLASSIFIER_WEBCAM_MAX_FRAME_BYTES", default=2 * 1024 * 1024),

@@ -2,12 +2,18 @@
 
 A :class:`Predictor` is built once per worker process and kept for its life;
 building one is the expensive part (importing TensorFlow, reading the model,
-tracing the graph), classifying is cheap. :meth:`Predictor.warm_up` runs one
-inference right after loading so the first real image is not the slow one.
+tracing the graph, exporting and checking a faster runtime), classifying is
+cheap. :meth:`Predictor.warm_up` classifies one encoded image right after
+loading so the first real image is not the slow one.
+
+Which runtime runs the model is :mod:`ml.runtimes`' choice: workers ask for
+``"auto"`` (the fastest runtime that matches Keras); training and evaluation
+keep the default, Keras' own traced forward pass, and never export anything.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from dataclasses import dataclass
@@ -19,6 +25,7 @@ import numpy as np
 from ml.bundle import MODEL_FILENAME, BundleError, BundleMetadata, read_metadata
 from ml.keras_io import load_model, output_count_of, quiet_tensorflow
 from ml.preprocessing import ImageSource, prepare_batch
+from ml.runtimes import TENSORFLOW, Selection, TensorFlowRuntime, as_probabilities, select_runtime, validation_batch
 
 
 @dataclass(frozen=True)
@@ -52,9 +59,26 @@ def threads_per_process(processes: int, cores: int | None = None) -> int:
 
 
 class Predictor:
-    """A loaded model with the metadata that says how to feed it."""
+    """A loaded model with the metadata that says how to feed it.
 
-    def __init__(self, model: Any, metadata: BundleMetadata, load_seconds: float = 0.0):
+    ``runtime`` is ``"tensorflow"`` (Keras' traced forward pass), ``"auto"``
+    or ``"onnxruntime"`` (see :func:`ml.runtimes.select_runtime`);
+    ``export_dir`` caches the ONNX export, ``model_path`` (the model's file,
+    when it came from one) saves re-saving it for the export, ``threads`` caps
+    ONNX Runtime's threads as :func:`limit_tensorflow_threads` caps TensorFlow's.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        metadata: BundleMetadata,
+        load_seconds: float = 0.0,
+        *,
+        runtime: str = TENSORFLOW,
+        export_dir: str | Path | None = None,
+        model_path: str | Path | None = None,
+        threads: int | None = None,
+    ):
         outputs = output_count_of(model)
         if outputs != len(metadata.class_names):
             raise BundleError(
@@ -64,29 +88,31 @@ class Predictor:
         self.model = model
         self.metadata = metadata
         self.load_seconds = load_seconds
-        self._infer = self._compile(model)
+        self.selection: Selection = select_runtime(
+            model,
+            validation_batch(metadata.input_size, metadata.preprocessing),
+            preference=runtime,
+            export_dir=export_dir,
+            model_path=model_path,
+            threads=threads,
+            reference=TensorFlowRuntime(model),
+        )
+        self._infer = self.selection.runtime
 
     @classmethod
-    def from_files(cls, model_path: str | Path, metadata: BundleMetadata) -> "Predictor":
+    def from_files(cls, model_path: str | Path, metadata: BundleMetadata, **options: Any) -> "Predictor":
         started = time.perf_counter()
         model = load_model(model_path)
-        return cls(model, metadata, load_seconds=time.perf_counter() - started)
+        return cls(model, metadata, load_seconds=time.perf_counter() - started, model_path=model_path, **options)
 
     @classmethod
-    def from_bundle(cls, directory: str | Path) -> "Predictor":
+    def from_bundle(cls, directory: str | Path, **options: Any) -> "Predictor":
         directory = Path(directory)
-        return cls.from_files(directory / MODEL_FILENAME, read_metadata(directory))
+        return cls.from_files(directory / MODEL_FILENAME, read_metadata(directory), **options)
 
-    @staticmethod
-    def _compile(model: Any):
-        """A traced inference function: ``model.predict`` re-plans every call."""
-        import tensorflow as tf
-
-        @tf.function(reduce_retracing=True)
-        def infer(batch):
-            return model(batch, training=False)
-
-        return infer
+    @property
+    def runtime_name(self) -> str:
+        return self.selection.name
 
     @property
     def class_names(self) -> list[str]:
@@ -96,19 +122,43 @@ class Predictor:
         """Class probabilities for an already prepared batch, shape (N, classes)."""
         if len(batch) == 0:
             return np.zeros((0, len(self.class_names)), dtype=np.float32)
-        probabilities = np.asarray(self._infer(batch), dtype=np.float64)
-        return _as_probabilities(probabilities)
+        return as_probabilities(self._infer(batch))
 
     def predict(self, images: Sequence[ImageSource]) -> list[Prediction]:
         """Classify images given as bytes, paths or PIL images, in order."""
         batch = prepare_batch(images, self.metadata.input_size, self.metadata.preprocessing)
         return [self._to_prediction(row) for row in self.predict_array(batch)]
 
+    def predict_each(self, images: Sequence[ImageSource]) -> list[Prediction | Exception]:
+        """Classify images in one model call; an unreadable image gets its error in its place.
+
+        A micro-batch holds images from different uploads, and one corrupt
+        file must not fail the others (:meth:`predict` raises for the lot).
+        """
+        prepared: list[np.ndarray | Exception] = []
+        for image in images:
+            try:
+                prepared.append(prepare_batch([image], self.metadata.input_size, self.metadata.preprocessing))
+            except Exception as exc:  # Pillow raises many types for a bad file
+                prepared.append(exc)
+        good = [item for item in prepared if not isinstance(item, Exception)]
+        rows = iter(self.predict_array(np.concatenate(good)) if good else ())
+        return [item if isinstance(item, Exception) else self._to_prediction(next(rows)) for item in prepared]
+
     def warm_up(self) -> float:
-        """Run one inference on a blank image; return the seconds it took."""
+        """Classify one encoded (JPEG) image end to end; return the seconds it took.
+
+        Bytes rather than an array, so Pillow's decoder and the preprocessing
+        are warm too, not only the model.
+        """
+        from PIL import Image
+
         size = self.metadata.input_size
+        pixels = np.linspace(0, 255, size * size * 3).reshape(size, size, 3).astype(np.uint8)
+        encoded = io.BytesIO()
+        Image.fromarray(pixels).save(encoded, format="JPEG")
         started = time.perf_counter()
-        self.predict_array(np.zeros((1, size, size, 3), dtype=np.float32))
+        self.predict([encoded.getvalue()])
         return time.perf_counter() - started
 
     def _to_prediction(self, row: np.ndarray) -> Prediction:
@@ -119,15 +169,3 @@ class Predictor:
             probabilities={name: float(p) for name, p in zip(self.class_names, row)},
         )
 
-
-def _as_probabilities(outputs: np.ndarray) -> np.ndarray:
-    """Normalise model outputs so every row sums to 1.
-
-    Models whose last layer is already a softmax pass through unchanged (up to
-    float rounding); imported models that end in logits get a softmax.
-    """
-    rows_sum_to_one = np.all(outputs >= 0) and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3)
-    if not rows_sum_to_one:
-        shifted = outputs - outputs.max(axis=1, keepdims=True)
-        outputs = np.exp(shifted)
-    return outputs / outputs.sum(axis=1, keepdims=True)

@@ -36,9 +36,10 @@ read -r classify_queue training_queue < <("$BIN/python" -c \
   'from classifier_site import settings as s; print(s.CELERY_TASK_DEFAULT_QUEUE, s.CELERY_TRAINING_QUEUE)')
 "$BIN/celery" -A classifier_site worker --loglevel=INFO --hostname="classify@%h" --queues="$classify_queue" &
 pids+=($!)
-# Training runs in its own worker, one job at a time, a fresh process per job.
+# Training runs in its own worker, one job at a time, a fresh process per job; it also
+# runs beat (-B), which starts the sweeper of stuck classifications every minute.
 "$BIN/celery" -A classifier_site worker --loglevel=INFO --hostname="training@%h" --queues="$training_queue" \
-  --concurrency=1 --max-tasks-per-child=1 &
+  --concurrency=1 --max-tasks-per-child=1 -B --schedule="${VAR_DIR:-var}/celerybeat-schedule" &
 pids+=($!)
 # HTTPS when a certificate is given: browsers allow cameras only on HTTPS (or localhost).
 if [ -n "${TLS_CERT_FILE:-}" ] && [ -n "${TLS_KEY_FILE:-}" ]; then

@@ -1,0 +1,185 @@
+"""Micro-batching in the worker: queued images share one model call, a lone image waits for nothing.
+
+The task is called in this process against the real Redis queue of this test
+run, with the messages of the other images published first, as they would be
+while a worker was busy; the predictor counts its model calls.
+"""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from classification import services, tasks, worker
+from classification.models import Classification
+from classification.services import submit_image
+from classifier_site.celery import app
+from ml.predictor import Predictor
+from tests.conftest import image_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+class CountingPredictor:
+    """The tiny model's predictor, remembering the batch size of every model call."""
+
+    def __init__(self, predictor: Predictor):
+        self.predictor = predictor
+        self.calls: list[int] = []
+        infer = predictor._infer
+
+        def counted(batch):
+            self.calls.append(len(batch))
+            return infer(batch)
+
+        predictor._infer = counted
+
+
+@pytest.fixture
+def counting(active_tiny_model, tiny_bundle, monkeypatch):
+    counter = CountingPredictor(Predictor.from_bundle(tiny_bundle))
+    monkeypatch.setattr(worker, "ensure_loaded", lambda: (counter.predictor, active_tiny_model.pk))
+    return counter
+
+
+@pytest.fixture(autouse=True)
+def empty_queue():
+    app.control.purge()
+    yield
+    app.control.purge()
+    worker._drop_broker()
+
+
+def queued_rows(count: int) -> list[Classification]:
+    # submit_image queues on commit; these tests run in a transaction that never commits,
+    # so nothing is queued until a test publishes the messages itself.
+    return [submit_image(data=image_bytes(color=(30 * i, 90, 200 - 20 * i)), original_name=f"{i}.jpg") for i in range(count)]
+
+
+def queue_length() -> int:
+    with app.connection_for_write() as connection:
+        return connection.default_channel.queue_declare(app.conf.task_default_queue).message_count
+
+
+def test_images_queued_behind_a_task_are_classified_in_one_model_call(counting):
+    first, *waiting = queued_rows(5)
+    for row in waiting:
+        tasks.classify_image.delay(row.pk)
+    assert queue_length() == 4
+
+    tasks.classify_image(first.pk)
+
+    assert counting.calls == [5]
+    assert queue_length() == 0  # taken and acknowledged, not left for their own tasks
+    rows = Classification.objects.filter(pk__in=[first.pk, *(row.pk for row in waiting)])
+    assert sorted(row.status for row in rows) == ["done"] * 5
+    expected = counting.predictor.predict([row.image.open("rb").read() for row in rows])
+    assert [row.probabilities for row in rows] == [p.probabilities for p in expected]
+
+
+def test_batches_are_bounded(counting, settings):
+    settings.CLASSIFIER_BATCH_MAX_SIZE = 3
+    first, *waiting = queued_rows(5)
+    for row in waiting:
+        tasks.classify_image.delay(row.pk)
+
+    tasks.classify_image(first.pk)
+
+    assert counting.calls == [3]
+    assert queue_length() == 2
+
+
+def test_a_lone_image_is_classified_without_waiting_for_company(counting, monkeypatch):
+    naps = []
+    monkeypatch.setattr(worker, "time", SimpleNamespace(monotonic=time.monotonic, sleep=naps.append))
+    [row] = queued_rows(1)
+
+    tasks.classify_image(row.pk)
+
+    assert counting.calls == [1]
+    assert naps == []
+    assert Classification.objects.get(pk=row.pk).status == "done"
+
+
+def test_a_configured_wait_is_honoured(counting, monkeypatch, settings):
+    settings.CLASSIFIER_BATCH_MAX_WAIT_MS = 20
+    naps = []
+    ticks = iter(range(1000))  # a clock that moves 1 ms per look
+    monkeypatch.setattr(worker, "time", SimpleNamespace(monotonic=lambda: next(ticks) / 1000, sleep=naps.append))
+    [row] = queued_rows(1)
+
+    tasks.classify_image(row.pk)
+
+    assert counting.calls == [1]
+    assert 10 <= len(naps) <= 20
+
+
+def test_a_redelivered_task_for_a_done_row_does_nothing(counting, monkeypatch):
+    [row] = queued_rows(1)
+    tasks.classify_image(row.pk)
+    done = Classification.objects.get(pk=row.pk)
+    pushes = []
+    monkeypatch.setattr(services, "notify_finished_many", pushes.append)
+
+    tasks.classify_image(row.pk)
+
+    again = Classification.objects.get(pk=row.pk)
+    assert counting.calls == [1]
+    assert pushes == []
+    assert (again.status, again.finished_at, again.probabilities) == ("done", done.finished_at, done.probabilities)
+
+
+def test_done_rows_in_a_batch_are_skipped_and_the_rest_classified(counting):
+    done, fresh = queued_rows(2)
+    tasks.classify_image(done.pk)
+    tasks.classify_image.delay(done.pk)  # redelivered while a new image waits
+    tasks.classify_image.delay(fresh.pk)
+
+    tasks.classify_image(fresh.pk)
+
+    assert counting.calls == [1, 1]
+    assert Classification.objects.get(pk=fresh.pk).status == "done"
+    assert queue_length() == 0
+
+
+def test_an_unreadable_image_fails_alone(counting):
+    good, broken, other = queued_rows(3)
+    with broken.image.open("wb") as fh:
+        fh.write(b"no longer an image")
+    for row in (broken, other):
+        tasks.classify_image.delay(row.pk)
+
+    tasks.classify_image(good.pk)
+
+    statuses = dict(Classification.objects.filter(pk__in=[good.pk, broken.pk, other.pk]).values_list("pk", "status"))
+    assert statuses == {good.pk: "done", broken.pk: "failed", other.pk: "done"}
+    assert counting.calls == [2]
+
+
+def test_a_batch_that_fails_as_a_whole_gives_its_companions_back(counting, monkeypatch):
+    first, *waiting = queued_rows(3)
+    for row in waiting:
+        tasks.classify_image.delay(row.pk)
+
+    def database_gone(ids, load_model):
+        raise ConnectionError("database gone")
+
+    monkeypatch.setattr(services, "classify_stored_images", database_gone)
+    with pytest.raises(ConnectionError):
+        tasks.classify_image(first.pk)
+
+    assert queue_length() == 2  # their own tasks will run them
+    assert counting.calls == []
+
+
+def test_other_messages_are_left_in_the_queue(counting):
+    first, later, behind = queued_rows(3)
+    tasks.classify_image.apply_async((later.pk,), countdown=3600)  # scheduled: not for now
+    tasks.classify_image.delay(behind.pk)
+
+    tasks.classify_image(first.pk)
+
+    assert counting.calls == [1]
+    assert queue_length() == 2
