@@ -42,16 +42,6 @@ from ml.predictor import Predictor, limit_tensorflow_threads, threads_per_proces
 
 logger = logging.getLogger(__name__)
 
-# Settings that classifier_site.settings does not define yet; read with these defaults.
-RUNTIME_SETTING = "CLASSIFIER_INFERENCE_RUNTIME"  # "auto", "onnxruntime" or "tensorflow"
-BATCH_SIZE_SETTING = "CLASSIFIER_BATCH_MAX_SIZE"  # images per model call, at most
-BATCH_WAIT_SETTING = "CLASSIFIER_BATCH_MAX_WAIT_MS"  # how long a batch may wait for more; 0 = never
-
-
-def setting(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
-
-
 class NoActiveModel(RuntimeError):
     pass
 
@@ -74,16 +64,27 @@ class LoadedModel:
 state = LoadedModel()
 
 
-def _load(version: ModelVersion) -> None:
-    started = time.perf_counter()
+def _build_predictor(version: ModelVersion) -> Predictor:
+    """The local model (fastest matching runtime), or the SageMaker endpoint when that backend is chosen."""
+    metadata = model_registry.metadata_of(version)
+    if settings.CLASSIFIER_INFERENCE_BACKEND == "sagemaker":
+        from ml.sagemaker import EndpointPredictor, sagemaker_client
+
+        client = sagemaker_client(settings.CLASSIFIER_SAGEMAKER_ENDPOINT_URL, settings.CLASSIFIER_SAGEMAKER_REGION)
+        return EndpointPredictor(settings.CLASSIFIER_SAGEMAKER_ENDPOINT, metadata, client)
     model_path = model_registry.local_model_path(version)
-    predictor = Predictor.from_files(
+    return Predictor.from_files(
         model_path,
-        model_registry.metadata_of(version),
-        runtime=setting(RUNTIME_SETTING, "auto"),
+        metadata,
+        runtime=settings.CLASSIFIER_INFERENCE_RUNTIME,
         export_dir=model_path.parent,  # the per-artifact cache: the export is made once per machine
         threads=state.threads,
     )
+
+
+def _load(version: ModelVersion) -> None:
+    started = time.perf_counter()
+    predictor = _build_predictor(version)
     warmup = predictor.warm_up()
     state.predictor, state.version_id, state.runtime = predictor, version.pk, predictor.runtime_name
     state.load_count += 1
@@ -107,7 +108,13 @@ def ensure_loaded() -> tuple[Predictor, int]:
         raise NoActiveModel("No model version is active; run `python manage.py ensure_active_model`.")
     with state.lock:
         if state.predictor is None or state.version_id != version.pk:
-            _load(version)
+            try:
+                _load(version)
+            except Exception:
+                if state.predictor is None:
+                    raise
+                # A broken new model must not stop the service: keep serving the previous one.
+                logger.exception("Could not load %s; still serving version #%s", version, state.version_id)
         return state.predictor, state.version_id
 
 
@@ -190,7 +197,7 @@ def take_queued(limit: int) -> list[QueuedTask]:
     """
     if limit <= 0:
         return []
-    deadline = time.monotonic() + setting(BATCH_WAIT_SETTING, 0) / 1000
+    deadline = time.monotonic() + settings.CLASSIFIER_BATCH_MAX_WAIT_MS / 1000
     taken: list[QueuedTask] = []
     try:
         queue = _queue()
@@ -220,7 +227,7 @@ def queued_companions():
     acknowledged when the block ends normally, and go back to the queue when
     it raises, so each is classified by one batch or by its own task.
     """
-    taken = take_queued(int(setting(BATCH_SIZE_SETTING, 16)) - 1)
+    taken = take_queued(settings.CLASSIFIER_BATCH_MAX_SIZE - 1)
     try:
         yield [task.classification_id for task in taken]
     except BaseException:

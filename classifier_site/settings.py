@@ -214,6 +214,20 @@ CLASSIFIER = {
     "DEFAULT_MODEL_DIR": Path(env("CLASSIFIER_DEFAULT_MODEL_DIR", default=str(BASE_DIR / "ml" / "demo_model"))),
 }
 
+# How workers run the model: "auto" serves with the fastest runtime whose predictions match
+# Keras within 1e-4 (ONNX Runtime, else TensorFlow); "tensorflow" or "onnxruntime" force one.
+CLASSIFIER_INFERENCE_RUNTIME = env("CLASSIFIER_INFERENCE_RUNTIME", default="auto")
+# Micro-batching: a task also classifies up to this many images waiting behind it, in one model call,
+# waiting at most this long for more (0: never wait, so a lone image is answered at once).
+CLASSIFIER_BATCH_MAX_SIZE = env.int("CLASSIFIER_BATCH_MAX_SIZE", default=16)
+CLASSIFIER_BATCH_MAX_WAIT_MS = env.int("CLASSIFIER_BATCH_MAX_WAIT_MS", default=0)
+# "local" runs the active model in each worker; "sagemaker" sends batches to a SageMaker endpoint
+# (same result format) through boto3 and the standard AWS credential chain.
+CLASSIFIER_INFERENCE_BACKEND = env("CLASSIFIER_INFERENCE_BACKEND", default="local")
+CLASSIFIER_SAGEMAKER_ENDPOINT = env("CLASSIFIER_SAGEMAKER_ENDPOINT", default="")
+CLASSIFIER_SAGEMAKER_REGION = env("CLASSIFIER_SAGEMAKER_REGION", default=None)
+CLASSIFIER_SAGEMAKER_ENDPOINT_URL = env("CLASSIFIER_SAGEMAKER_ENDPOINT_URL", default=None)
+
 # Django's own upload limit must allow a batch of files at the per-file limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = CLASSIFIER["MAX_UPLOAD_BYTES"] + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

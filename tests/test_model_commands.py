@@ -164,3 +164,31 @@ def test_import_a_keras2_style_hdf5_the_test_writes(tmp_path):
 
     batch = np.random.default_rng(1).random((2, 8, 8, 3)).astype("float32") * 255
     np.testing.assert_allclose(predictor.predict_array(batch), original.predict(batch, verbose=0), atol=1e-5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_model_that_fails_to_load_leaves_the_previous_one_serving(
+    client, tmp_path, active_tiny_model, celery_worker, caplog
+):
+    import zipfile
+
+    from ml.bundle import BundleMetadata
+
+    broken_file = tmp_path / "model.keras"
+    with zipfile.ZipFile(broken_file, "w") as archive:  # a sound archive whose config is nonsense
+        archive.writestr("config.json", '{"class_name": "NoSuchLayer", "config": {}}')
+        archive.writestr("metadata.json", "{}")
+        archive.writestr("model.weights.h5", "")
+    metadata = BundleMetadata(name="broken", architecture="x", class_names=["a", "b", "c"], input_size=32,
+                              preprocessing="rescale")
+    broken = model_registry.create_version(broken_file, metadata)
+    call_command("activate_model", str(broken.pk))  # passes the archive check; only loading shows the damage
+
+    response = client.post(
+        reverse("upload"), {"files": [SimpleUploadedFile("a.jpg", image_bytes(), "image/jpeg")]},
+        HTTP_ACCEPT="application/json",
+    )
+    [row] = wait_until_finished([response.json()["accepted"][0]["id"]])
+
+    assert row.status == "done" and row.model_version_id == active_tiny_model.pk
+    assert "still serving version" in caplog.text

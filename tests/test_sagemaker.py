@@ -78,3 +78,34 @@ def test_endpoint_failures_are_clear(endpoint, tiny_bundle):
         EndpointPredictor("broken", metadata, client).predict([image_bytes()])
     with pytest.raises(EndpointError, match="missing failed"):
         EndpointPredictor("missing", metadata, client).predict([image_bytes()])
+
+
+@pytest.fixture
+def sagemaker_backend(settings, endpoint):
+    url, seen, _ = endpoint
+    settings.CLASSIFIER_INFERENCE_BACKEND = "sagemaker"
+    settings.CLASSIFIER_SAGEMAKER_ENDPOINT = "classifier"
+    settings.CLASSIFIER_SAGEMAKER_ENDPOINT_URL = url
+    settings.CLASSIFIER_SAGEMAKER_REGION = "us-east-1"
+    return seen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_classify_through_the_endpoint_when_configured(client, active_tiny_model, sagemaker_backend, celery_worker):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from classification import worker
+    from classification.models import WorkerProcess
+    from tests.conftest import wait_until_finished
+
+    response = client.post(
+        "/", {"files": [SimpleUploadedFile("a.jpg", image_bytes(), "image/jpeg")]}, HTTP_ACCEPT="application/json"
+    )
+    [row] = wait_until_finished([response.json()["accepted"][0]["id"]])
+
+    assert row.status == "done" and row.model_version_id == active_tiny_model.pk
+    assert set(row.probabilities) == set(active_tiny_model.class_names)
+    assert sum(row.probabilities.values()) == pytest.approx(1.0)
+    assert worker.state.runtime == "sagemaker"
+    assert WorkerProcess.objects.get(pid=__import__("os").getpid()).runtime == "sagemaker"
+    assert len(sagemaker_backend) >= 2  # the warm-up and the image went to the endpoint
