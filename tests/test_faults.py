@@ -130,3 +130,55 @@ def test_redis_restart_loses_no_classification(tmp_path, tiny_bundle, private_re
     assert before["status"] == "done"
     assert [row["status"] for row in after] == ["done"] * 3, service.log[-4000:]
     assert "Sweeper re-queued" in service.log
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_worker_killed_mid_task_the_task_is_delivered_again(client, active_tiny_model, settings):
+    """SIGKILL of the pool process running a classification: acks_late + reject_on_worker_lost."""
+    import io
+    import sys
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from classification.models import WorkerProcess
+    from tests.conftest import REPO_DIR
+
+    database = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "classifier_site.test_settings",
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "VAR_DIR": str(settings.VAR_DIR),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "classifier_site", "worker", "--pool=prefork", "--concurrency=1",
+         "--loglevel=INFO", "--without-gossip", "--without-mingle"],
+        cwd=REPO_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not WorkerProcess.objects.exists():
+            assert time.monotonic() < deadline, "the worker never loaded the model"
+            time.sleep(0.1)
+        first_child = WorkerProcess.objects.get().pid
+        # A big image keeps the task busy long enough to be killed in the middle of it.
+        big = io.BytesIO()
+        Image.linear_gradient("L").resize((6000, 6000)).convert("RGB").save(big, format="JPEG", quality=80)
+        response = client.post("/", {"files": [SimpleUploadedFile("big.jpg", big.getvalue(), "image/jpeg")]},
+                               HTTP_ACCEPT="application/json")
+        row_id = response.json()["accepted"][0]["id"]
+        while Classification.objects.get(pk=row_id).status != "running":
+            assert time.monotonic() < deadline, "the task never started"
+            time.sleep(0.005)
+        os.kill(first_child, signal.SIGKILL)
+
+        [row] = wait_until_finished([row_id], timeout=120)
+    finally:
+        worker.terminate()
+        output, _ = worker.communicate(timeout=60)
+
+    assert row.status == "done", row.error_message
+    assert "WorkerLostError" in output or "exited prematurely" in output, output[-3000:]
+    assert WorkerProcess.objects.exclude(pid=first_child).exists()  # a new pool process took over
