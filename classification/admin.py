@@ -288,7 +288,9 @@ class TrainingRunForm(forms.ModelForm):
     seed = forms.IntegerField(initial=0)
     val_split = forms.FloatField(initial=0.15, min_value=0.01, max_value=0.5)
     test_split = forms.FloatField(initial=0.15, min_value=0.01, max_value=0.5)
-    class_balance = forms.ChoiceField(choices=[("none", "none"), ("weights", "class weights")])
+    class_balance = forms.ChoiceField(
+        choices=[("none", "none"), ("weights", "class weights"), ("sources", "class and source-folder weights")]
+    )
 
     SETTINGS = (
         "arch", "weights", "fine_tune", "epochs", "batch_size", "learning_rate", "img_size", "seed", "val_split",

@@ -155,7 +155,9 @@ def build_demo_dataset(
 ) -> Path:
     """Lay out the shared photos plus synthesised uber_eats as a class-folder dataset.
 
-    Real photos are linked, not copied (they stay in the shared folder, read
+    Photos go to ``<label>/<collection>/`` (the first folder of their path in
+    index.csv), so training can weigh the collections evenly; synthesised
+    images go directly into ``uber_eats/``. Real photos are linked, not copied (they stay in the shared folder, read
     only); synthesised images are written as JPEG. A manifest records what was
     built, so a second call with the same arguments reuses the folder.
     """
@@ -165,7 +167,8 @@ def build_demo_dataset(
     index = shared_datasets / "index.csv"
     if not index.is_file():
         raise DatasetError(f"No index.csv in {shared_datasets}; expected the shared datasets folder.")
-    manifest = {"source": str(shared_datasets), "uber_eats_count": uber_eats_count, "seed": seed, "version": 1}
+    manifest = {"source": str(shared_datasets), "uber_eats_count": uber_eats_count, "seed": seed, "version": 2,
+                "synth_version": synth.VERSION}
     manifest_path = out / "manifest.json"
     if manifest_path.is_file() and json.loads(manifest_path.read_text()) == manifest:
         return out
@@ -180,8 +183,11 @@ def build_demo_dataset(
             if row["label"] not in DEMO_CLASSES:
                 raise DatasetError(f"{index}: unexpected label {row['label']!r} for {row['file']}.")
             source = shared_datasets / row["file"]
-            # The source path made flat keeps names unique across the collections.
-            link = out / row["label"] / row["file"].replace("/", "__")
+            # One sub-folder per collection (its source, for class_balance="sources"); the rest
+            # of the path made flat keeps names unique within it.
+            collection, _, rest = row["file"].partition("/")
+            link = out / row["label"] / collection / rest.replace("/", "__") if rest else out / row["label"] / collection
+            link.parent.mkdir(exist_ok=True)
             _link_or_copy(source, link)
             photos.append(source)
 

@@ -3,7 +3,8 @@
 There are no real Uber Eats photos to train on, only four logo files. Real
 photos of the class show a courier carrying a delivery bag, a bag or box on its
 own, or the logo on a plain background, so we compose those three scenes from
-the logos and ordinary photos. What is varied (bag colour and shape, logo
+the logos and ordinary photos, plus (version 2) the insulated cube backpack
+couriers carry, over a photo or on the rack of a drawn bicycle. What is varied (bag colour and shape, logo
 colouring, size, rotation, perspective, blur, JPEG quality) is what a
 classifier should learn to ignore; what stays constant is the logo on a
 bag-coloured surface, which is what it should learn to see.
@@ -43,7 +44,16 @@ LOGO_INK = {
 }
 
 # Scene kinds and how often each is drawn.
-SCENES = (("bag_on_photo", 0.55), ("bag_on_plain", 0.2), ("logo_on_plain", 0.15), ("sign_on_photo", 0.1))
+SCENES_V1 = (("bag_on_photo", 0.55), ("bag_on_plain", 0.2), ("logo_on_plain", 0.15), ("sign_on_photo", 0.1))
+# Version 2 adds the insulated cube backpack couriers carry, on its own over a
+# photo and strapped behind a bicycle, the two commonest Uber Eats street scenes.
+SCENES_V2 = (
+    ("bag_on_photo", 0.3), ("backpack_on_photo", 0.2), ("bike_delivery", 0.15),
+    ("bag_on_plain", 0.13), ("logo_on_plain", 0.12), ("sign_on_photo", 0.1),
+)
+SCENES = SCENES_V2
+#: Bumped whenever the images drawn for a (seed, index) change, so cached datasets are rebuilt.
+VERSION = 2
 
 _LOGO_WORKING_WIDTH = 600  # logos ship at up to 3500 px; nothing drawn here needs more
 
@@ -92,20 +102,30 @@ def inked(logo: Logo, uber_ink: tuple, eats_ink: tuple) -> Image.Image:
 
 
 def synthesise(
-    logos: Sequence[Logo], backgrounds: Sequence[str | Path], count: int, seed: int, start: int = 0
+    logos: Sequence[Logo], backgrounds: Sequence[str | Path], count: int, seed: int, start: int = 0,
+    scenes: Sequence[tuple[str, float]] = SCENES,
 ) -> Iterator[Image.Image]:
     """Yield ``count`` RGB uber_eats images, numbered from ``start``."""
     if not backgrounds:
         raise ValueError("synthesise needs at least one background photo.")
     for index in range(start, start + count):
-        yield synthesise_one(logos, backgrounds, seed, index)
+        yield synthesise_one(logos, backgrounds, seed, index, scenes)
 
 
-def synthesise_one(logos: Sequence[Logo], backgrounds: Sequence[str | Path], seed: int, index: int) -> Image.Image:
+def synthesise_one(
+    logos: Sequence[Logo], backgrounds: Sequence[str | Path], seed: int, index: int,
+    scenes: Sequence[tuple[str, float]] = SCENES,
+) -> Image.Image:
     rng = np.random.default_rng([seed, index])
-    names, weights = zip(*SCENES)
+    names, weights = zip(*scenes)
     scene = names[rng.choice(len(names), p=np.array(weights) / sum(weights))]
-    if scene == "bag_on_photo":
+    if scene == "backpack_on_photo":
+        canvas = _background_photo(rng, backgrounds)
+        _paste(canvas, _cube_backpack(rng, logos), rng, scale=(0.3, 0.75))
+    elif scene == "bike_delivery":
+        canvas = _background_photo(rng, backgrounds)
+        _paste(canvas, _bike_with_backpack(rng, logos), rng, scale=(0.55, 0.95))
+    elif scene == "bag_on_photo":
         canvas = _background_photo(rng, backgrounds)
         for _ in range(1 if rng.random() < 0.8 else 2):
             _paste(canvas, _bag(rng, logos), rng, scale=(0.3, 0.7))
@@ -158,6 +178,81 @@ def _bag(rng: np.random.Generator, logos: Sequence[Logo]) -> Image.Image:
     y = top + int((height - logo.height) * rng.uniform(0.2, 0.6))
     bag.alpha_composite(logo, (max(0, x), max(0, y)))
     return _perspective(bag, rng, strength=0.12)
+
+
+def _cube_backpack(rng: np.random.Generator, logos: Sequence[Logo]) -> Image.Image:
+    """The insulated cube backpack of a courier: front face with the logo, top and side in shade."""
+    colour_name = _pick(rng, ["green", "green", "black"])
+    base = _jitter(_pick(rng, BAG_COLOURS[colour_name]), rng, 15)
+    width = int(rng.integers(200, 300))
+    height = int(width * rng.uniform(0.85, 1.15))
+    depth_x, depth_y = int(width * rng.uniform(0.1, 0.3)), int(width * rng.uniform(0.08, 0.25))
+    side_left = rng.random() < 0.5
+    front_x = depth_x if side_left else 0
+    bag = Image.new("RGBA", (width + depth_x + 1, height + depth_y + 1), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(bag)
+    x0, y0, x1, y1 = front_x, depth_y, front_x + width, depth_y + height
+    shift = -depth_x if side_left else depth_x
+    top = [(x0, y0), (x1, y0), (x1 + shift, 0), (x0 + shift, 0)]
+    side_x = x0 if side_left else x1
+    side = [(side_x, y0), (side_x, y1), (side_x + shift, y1 - depth_y), (side_x + shift, y0 - depth_y)]
+    draw.polygon(top, fill=_shade(base, rng.uniform(1.05, 1.3)) + (255,))
+    draw.polygon(side, fill=_shade(base, rng.uniform(0.55, 0.8)) + (255,))
+    draw.rectangle([x0, y0, x1, y1], fill=base + (255,))
+    seam = _shade(base, 0.6) + (255,)
+    draw.line([(x0, y0), (x1, y0)], fill=seam, width=3)
+    if rng.random() < 0.5:  # reflective strip along the bottom
+        strip = int(height * rng.uniform(0.04, 0.08))
+        draw.rectangle([x0, y1 - 2 * strip, x1, y1 - strip], fill=_jitter((200, 200, 200), rng, 30) + (255,))
+    logo = inked(logos[rng.integers(len(logos))], *_pick(rng, LOGO_INK[colour_name]))
+    logo_width = int(width * rng.uniform(0.5, 0.85))
+    logo = logo.resize((logo_width, max(1, round(logo.height * logo_width / logo.width))), Image.Resampling.LANCZOS)
+    if logo.height > height * 0.7:
+        logo.thumbnail((logo_width, int(height * 0.7)), Image.Resampling.LANCZOS)
+    lx = x0 + (width - logo.width) // 2 + int(rng.integers(-width // 16, width // 16 + 1))
+    ly = y0 + int((height - logo.height) * rng.uniform(0.25, 0.55))
+    bag.alpha_composite(logo, (max(0, lx), max(0, ly)))
+    _side_shading(bag, rng)
+    return _perspective(bag, rng, strength=0.1)
+
+
+def _bike_with_backpack(rng: np.random.Generator, logos: Sequence[Logo]) -> Image.Image:
+    """A bicycle or scooter seen from the side, a cube backpack on its rear rack."""
+    width = int(rng.integers(360, 480))
+    wheel = int(width * rng.uniform(0.26, 0.34))
+    box = _cube_backpack(rng, logos)
+    box_width = int(width * rng.uniform(0.35, 0.5))
+    box = box.resize((box_width, max(1, round(box.height * box_width / box.width))), Image.Resampling.LANCZOS)
+    height = box.height + int(wheel * 1.6)
+    image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    frame = _jitter(_pick(rng, [(30, 30, 30), (90, 90, 95), (160, 30, 30), (30, 60, 140), (220, 220, 220)]), rng, 20) + (255,)
+    tyre = (25, 25, 25, 255)
+    ground = height - 2
+    rear = (wheel // 2 + 4, ground - wheel // 2)
+    front = (width - wheel // 2 - 4, ground - wheel // 2)
+    for cx, cy in (rear, front):
+        r = wheel // 2
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=tyre, width=max(4, wheel // 12))
+        for angle in rng.uniform(0, np.pi, 4):
+            dx, dy = r * np.cos(angle), r * np.sin(angle)
+            draw.line([(cx - dx, cy - dy), (cx + dx, cy + dy)], fill=(120, 120, 120, 255), width=1)
+    seat = (rear[0] + int(wheel * 0.45), rear[1] - int(wheel * 0.9))
+    crank = ((rear[0] + front[0]) // 2 - wheel // 6, rear[1])
+    head = (front[0] - int(wheel * 0.25), front[1] - int(wheel * 0.9))
+    thick = max(4, wheel // 14)
+    for a, b in ((rear, crank), (rear, seat), (seat, crank), (crank, head), (seat, head), (head, front)):
+        draw.line([a, b], fill=frame, width=thick)
+    draw.line([head, (head[0] - wheel // 5, head[1] - wheel // 4)], fill=frame, width=thick)
+    draw.line([(seat[0] - wheel // 6, seat[1] - 4), (seat[0] + wheel // 6, seat[1] - 4)], fill=tyre, width=thick + 2)
+    rack_y = rear[1] - int(wheel * 0.75)
+    draw.line([(rear[0] - wheel // 4, rack_y), (seat[0], rack_y)], fill=frame, width=thick)
+    bx = max(0, rear[0] - box.width // 2)
+    if rng.random() < 0.5:  # riding the other way; the logo itself must not be mirrored
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        bx = min(width - box.width, width - rear[0] - box.width // 2)
+    image.alpha_composite(box, (max(0, bx), max(0, rack_y - box.height + thick)))
+    return image
 
 
 def _sign(rng: np.random.Generator, logos: Sequence[Logo]) -> Image.Image:

@@ -40,6 +40,8 @@ from ml.preprocessing import scale_pixels
 
 Progress = Callable[[dict[str, Any]], None]
 
+CLASS_BALANCES = ("none", "weights", "sources")
+
 
 @dataclass
 class TrainConfig:
@@ -55,7 +57,9 @@ class TrainConfig:
     seed: int = 0
     val_split: float = 0.15
     test_split: float = 0.15
-    class_balance: str = "none"  # "none" or "weights"
+    # "none"; "weights": every class weighs the same in the loss; "sources": that, and within a
+    # class every source sub-folder (ROOT/<class>/<source>/...) weighs the same too.
+    class_balance: str = "none"
     patience: int = 5
     dropout: float = 0.2
     augment: bool = True
@@ -67,8 +71,8 @@ class TrainConfig:
         self.weights = normalise_weights(self.weights)
         if self.arch not in PRESETS:
             raise ValueError(f"Unknown architecture {self.arch!r}; expected one of {', '.join(PRESETS)}.")
-        if self.class_balance not in ("none", "weights"):
-            raise ValueError(f"class_balance must be 'none' or 'weights', got {self.class_balance!r}.")
+        if self.class_balance not in CLASS_BALANCES:
+            raise ValueError(f"class_balance must be one of {', '.join(CLASS_BALANCES)}, got {self.class_balance!r}.")
         if self.img_size is None:
             self.img_size = PRESETS[self.arch].default_size
         if self.epochs < 1 or self.batch_size < 1:
@@ -121,13 +125,17 @@ def train(config: TrainConfig, progress: Progress | None = print_progress) -> Tr
     report({"stage": "loading", "message": f"{len(labels)} images, classes {folder.class_names}, split {counts}"})
 
     data = {part: (pixels[getattr(split, part)], labels[getattr(split, part)]) for part in ("train", "val", "test")}
+    weights = None
+    if config.class_balance == "sources":
+        sources = np.array([_source_of(folder.root, folder.files[i]) for i in kept])
+        weights = _source_weights(labels[split.train], sources[split.train])
     split_model = _split_at_frozen_front(model) if config.feature_rounds > 0 else None
     if split_model is not None:
-        history = _fit_on_features(split_model, data, config, preset.preprocessing, report)
+        history = _fit_on_features(split_model, data, config, preset.preprocessing, report, weights)
     else:
         if config.feature_rounds > 0:
             report({"stage": "training", "message": "no frozen front to cache features of: training end to end"})
-        history = _fit_end_to_end(model, data, config, preset.preprocessing, report)
+        history = _fit_end_to_end(model, data, config, preset.preprocessing, report, weights)
 
     report({"stage": "evaluating", "message": f"{len(data['test'][1])} held-out test images"})
     metadata = BundleMetadata(
@@ -157,14 +165,16 @@ def train(config: TrainConfig, progress: Progress | None = print_progress) -> Tr
 # --- the two ways to fit -------------------------------------------------------------------
 
 
-def _fit_end_to_end(model, data, config: TrainConfig, mode: str, report: Progress) -> dict[str, list[float]]:
+def _fit_end_to_end(model, data, config: TrainConfig, mode: str, report: Progress,
+                    weights: np.ndarray | None = None) -> dict[str, list[float]]:
     """Ordinary ``fit`` on augmented, scaled batches streamed through tf.data."""
-    train_ds = _pipeline(*data["train"], config, mode, augment=config.augment, shuffle=True)
+    train_ds = _pipeline(*data["train"], config, mode, augment=config.augment, shuffle=True, weights=weights)
     val_ds = _pipeline(*data["val"], config, mode) if len(data["val"][1]) else None
     return _compile_and_fit(model, train_ds, val_ds, data["train"][1], config, report)
 
 
-def _fit_on_features(split, data, config: TrainConfig, mode: str, report: Progress) -> dict[str, list[float]]:
+def _fit_on_features(split, data, config: TrainConfig, mode: str, report: Progress,
+                     weights: np.ndarray | None = None) -> dict[str, list[float]]:
     """Train only what follows the frozen front of the model, on its cached outputs."""
     extractor, trainable = split
     rounds = []
@@ -179,7 +189,10 @@ def _fit_on_features(split, data, config: TrainConfig, mode: str, report: Progre
     val = None
     if len(data["val"][1]):
         val = (_features(extractor, _pipeline(*data["val"], config, mode)), data["val"][1])
-    return _compile_and_fit(trainable, (train_features, train_labels), val, train_labels, config, report)
+    train_data = (train_features, train_labels)
+    if weights is not None:
+        train_data += (np.concatenate([weights] * config.feature_rounds),)
+    return _compile_and_fit(trainable, train_data, val, train_labels, config, report)
 
 
 def _split_at_frozen_front(model) -> tuple[Any, Any] | None:
@@ -241,8 +254,12 @@ def _compile_and_fit(model, train_data, val_data, train_labels, config: TrainCon
         callbacks.insert(0, keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.patience, restore_best_weights=True))
     arrays = isinstance(train_data, tuple)
+    sample_weight = None
+    if arrays and len(train_data) == 3:  # (inputs, labels, sample weights)
+        train_data, sample_weight = train_data[:2], train_data[2]
     history = model.fit(
         *(train_data if arrays else (train_data,)),
+        sample_weight=sample_weight,
         validation_data=val_data,
         epochs=config.epochs,
         batch_size=config.batch_size if arrays else None,
@@ -280,21 +297,25 @@ def augmentation(seed: int):
 
 
 def _pipeline(pixels: np.ndarray, labels: np.ndarray, config: TrainConfig, mode: str,
-              augment: bool = False, shuffle: bool = False, augment_seed: int | None = None):
-    """Batches of (scaled pixels, labels); augmentation acts on 0..255 pixels, before scaling."""
+              augment: bool = False, shuffle: bool = False, augment_seed: int | None = None,
+              weights: np.ndarray | None = None):
+    """Batches of (scaled pixels, labels[, sample weights]); augmentation acts on 0..255 pixels, before scaling."""
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices((pixels, labels))
+    if weights is not None:
+        dataset = tf.data.Dataset.from_tensor_slices((pixels, labels, weights.astype(np.float32)))
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices((pixels, labels))
     if shuffle:
         dataset = dataset.shuffle(len(labels), seed=config.seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(config.batch_size)
     augmenter = augmentation(config.seed if augment_seed is None else augment_seed) if augment else None
 
-    def prepare(batch, batch_labels):
+    def prepare(batch, *rest):  # rest: labels, and sample weights when given
         batch = tf.cast(batch, tf.float32)
         if augmenter is not None:
             batch = tf.clip_by_value(augmenter(batch, training=True), 0.0, 255.0)
-        return scale_pixels(batch, mode), batch_labels
+        return (scale_pixels(batch, mode), *rest)
 
     return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
@@ -310,6 +331,29 @@ def _class_weights(labels: np.ndarray) -> dict[int, float]:
     """Weights that make every class count as much as the others in the loss."""
     classes, counts = np.unique(labels, return_counts=True)
     return {int(c): float(len(labels) / (len(classes) * n)) for c, n in zip(classes, counts)}
+
+
+def _source_of(root: Path, path: Path) -> str:
+    """The source sub-folder of an image under its class folder ("" for one directly in it)."""
+    parts = path.relative_to(root).parts
+    return parts[1] if len(parts) > 2 else ""
+
+
+def _source_weights(labels: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """Per-image weights, mean 1: each class weighs the same, split equally among its sources.
+
+    A source that is mostly one class (surveillance stills, mostly with people)
+    would otherwise teach that its look alone predicts the class.
+    """
+    weights = np.zeros(len(labels), dtype=np.float64)
+    classes = np.unique(labels)
+    for label in classes:
+        in_class = labels == label
+        names = np.unique(sources[in_class])
+        for name in names:
+            members = in_class & (sources == name)
+            weights[members] = len(labels) / (len(classes) * len(names) * members.sum())
+    return weights
 
 
 def _counts(labels: np.ndarray, class_names: Sequence[str]) -> dict[str, int]:
@@ -396,7 +440,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, with_out: bool = Tru
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--val-split", type=float, default=0.15)
     parser.add_argument("--test-split", type=float, default=0.15)
-    parser.add_argument("--class-balance", choices=("none", "weights"), default="none")
+    parser.add_argument("--class-balance", choices=CLASS_BALANCES, default="none",
+                        help="weights: classes weigh the same; sources: and so do the source sub-folders within a class")
     parser.add_argument("--patience", type=int, default=5, help="early-stopping patience on val_loss")
     parser.add_argument("--dropout", type=float, default=0.2)
     parser.add_argument("--no-augment", dest="augment", action="store_false")

@@ -95,6 +95,7 @@ def test_demo_dataset_links_photos_and_synthesises_uber_eats(tmp_path):
     out = build_demo_dataset(source, tmp_path / "demo", uber_eats_count=3, seed=1)
     folder = scan_image_folder(out)
     assert folder.counts() == {"human": 2, "no_human": 2, "uber_eats": 3}
+    assert (out / "human" / "photos" / "red__red_000.png").is_file()  # one sub-folder per collection
     first = (out / "uber_eats" / "synth_00000.jpg").read_bytes()
     assert build_demo_dataset(source, out, uber_eats_count=3, seed=1) == out  # reused as is
     assert (out / "uber_eats" / "synth_00000.jpg").read_bytes() == first

@@ -125,3 +125,29 @@ def test_augmentation_is_seeded_and_touches_training_batches_only():
     assert not np.allclose(round_one, plain)
     assert not np.allclose(round_one, round_two)  # feature-cache rounds must differ
     np.testing.assert_allclose(first_batch(augment=True, augment_seed=1), round_one)
+
+
+def test_source_weights_balance_classes_and_the_sources_within_each_class():
+    from ml.train import _source_weights
+
+    labels = np.array([0] * 6 + [1] * 3 + [2] * 3)
+    sources = np.array(["a"] * 4 + ["b"] * 2 + ["a"] * 3 + [""] * 3)
+    weights = _source_weights(labels, sources)
+    assert weights.mean() == pytest.approx(1.0)
+    per_class = [weights[labels == c].sum() for c in range(3)]
+    assert per_class == pytest.approx([per_class[0]] * 3)
+    assert weights[:4].sum() == pytest.approx(weights[4:6].sum())  # sources a and b of class 0
+
+
+@pytest.mark.parametrize("arch, fast", [("basic_cnn", False), ("mobilenet_v2", True)])
+def test_source_balance_trains_on_source_sub_folders(tmp_path, backbone_weights, arch, fast):
+    data = make_dataset(tmp_path / "data", per_class=10, size=32)
+    for name in ("blue", "red"):  # a few images of each class come from a second collection
+        (data / name / "other").mkdir()
+        for path in sorted((data / name).glob("*.png"))[:3]:
+            path.rename(data / name / "other" / path.name)
+    extra = dict(weights=str(backbone_weights), fine_tune=11, feature_rounds=2) if fast else {}
+    config = _config(data, tmp_path / "bundle", arch=arch, class_balance="sources", **extra)
+    result = train(config, progress=None)
+    assert result.counts["train"] == {"blue": 6, "red": 6}
+    assert parse_args(["--data", "d", "--out", "o", "--class-balance", "sources"]).class_balance == "sources"
