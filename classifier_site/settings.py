@@ -135,7 +135,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env("CHANNELS_PREFIX", default="asgi")},
+            # channels-redis blocks 5 s in BZPOPMIN waiting for messages and redis-py 8 reads with a
+            # 5 s timeout by default: without a longer read timeout an idle socket (a webcam page
+            # between two frames 10 s apart) has its receive time out and is closed (1011).
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": env("CHANNELS_PREFIX", default="asgi"),
+            },
         }
     }
     CACHES = {

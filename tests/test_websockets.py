@@ -155,3 +155,19 @@ def test_sockets_from_other_origins_are_refused(db, headers):
         return connected
 
     assert run(scenario) is False
+
+
+def test_an_idle_socket_stays_open_longer_than_the_layer_blocking_read(active_tiny_model):
+    """A webcam page sends a frame every 10 s: the socket must survive the silence in between."""
+
+    async def scenario():
+        communicator, connected = await connect()
+        assert connected
+        await communicator.receive_json_from()
+        await asyncio.sleep(7)  # longer than channels-redis' 5 s blocking read
+        await communicator.send_to(bytes_data=image_bytes())
+        reply = await communicator.receive_json_from(timeout=10)
+        await communicator.disconnect()
+        return reply
+
+    assert run(scenario)["type"] == "accepted"
