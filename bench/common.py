@@ -109,6 +109,24 @@ def time_interleaved(calls: dict[str, Any], *, rounds: int = 5, budget_s: float 
     return {name: statistics.median(values) for name, values in timings.items()}
 
 
+def paired_ratio(numerator, denominator, *, rounds: int = 21, warmup: int = 1) -> float:
+    """Median over rounds of time(numerator) / time(denominator), the two called back to back.
+
+    A ratio within each round cancels the load drift of a shared machine far
+    better than a ratio of two medians taken apart.
+    """
+    for _ in range(warmup):
+        numerator(), denominator()
+    ratios = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        numerator()
+        middle = time.perf_counter()
+        denominator()
+        ratios.append((middle - started) / (time.perf_counter() - middle))
+    return statistics.median(ratios)
+
+
 def print_table(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """Print a Markdown table (pasted as is into the README) and return it."""
     rows = [[_cell(value) for value in row] for row in rows]
@@ -148,7 +166,8 @@ def machine() -> dict[str, Any]:
 def write_results(name: str, results: dict[str, Any], tables: Sequence[str] = ()) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
-    payload = {"benchmark": name, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": MACHINE, **results}
+    machine_now = {**MACHINE, "load_average_at_end": os.getloadavg()}
+    payload = {"benchmark": name, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine_now, **results}
     payload["tables_markdown"] = list(tables)
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     print(f"Results written to {path.relative_to(REPO_DIR)}")

@@ -28,10 +28,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.common import REPO_DIR, percentile, print_table, sample_images, time_calls, write_results
+from bench.common import percentile, print_table, sample_images, time_calls, write_results
 from bench.stack import Stack, light_bundle
 
 PUSH_TIMEOUT_S = 30.0
+# Where a request's time goes, between the timestamps a record holds.
+PHASES = {"upload": ("sent", "answered"), "queued": ("answered", "started"), "worker": ("started", "finished"),
+          "push": ("finished", "pushed")}
 
 
 class LiveFeed:
@@ -180,33 +183,49 @@ def pure_inference(bundle: Path, images: list[bytes]) -> dict:
     }
 
 
-def first_request(stack: Stack, images: list[bytes], steady_requests: int) -> dict:
-    """A worker just started (web already warm): its first request against the next ones."""
+def first_request(stack: Stack, images: list[bytes], steady_requests: int, runs: int) -> dict:
+    """Workers just started (web already warm): each one's first request against its next ones.
+
+    One first request is one sample, so a fresh worker is started ``runs``
+    times and the medians compared.
+    """
     uploader = Uploader(stack.url)
     feed = LiveFeed(stack.url)
+    firsts, steadies, phases = [], [], []
     try:
-        since = time.time()
-        worker = stack.start_worker(log_name="worker-first")
-        stack.wait_for_workers(1, since)
-        _wait_for_ready_line(Path(worker.log_path))
-        records = []
-        for n in range(1 + steady_requests):
-            pk, sent, answered = uploader.upload(f"first-{n}.png", images[n % len(images)])
-            records.append({"id": pk, "sent": sent, "answered": answered, "pushed": feed.wait(pk, PUSH_TIMEOUT_S)})
-        records = with_server_times(records)
+        for run in range(runs):
+            since = time.time()
+            worker = stack.start_worker(log_name=f"worker-first-{run}")
+            stack.wait_for_workers(1, since)
+            _wait_for_ready_line(Path(worker.log_path))
+            records = []
+            for n in range(1 + steady_requests):
+                pk, sent, answered = uploader.upload(f"first-{run}-{n}.png", images[n % len(images)])
+                records.append({"id": pk, "sent": sent, "answered": answered, "pushed": feed.wait(pk, PUSH_TIMEOUT_S)})
+            records = with_server_times(records)
+            stack.stop(worker)
+            stored = [1000 * (r["finished"] - r["sent"]) for r in records]
+            pushed = [1000 * (r["pushed"] - r["sent"]) for r in records]
+            firsts.append((stored[0], pushed[0]))
+            phases.append({name: [1000 * (records[i][end] - records[i][start]) for i in (0, 1)]
+                           for name, (start, end) in PHASES.items()})
+            steadies += list(zip(stored[1:], pushed[1:]))
     finally:
         feed.close()
-    stored = [1000 * (r["finished"] - r["sent"]) for r in records]
-    pushed = [1000 * (r["pushed"] - r["sent"]) for r in records if r["pushed"]]
-    steady_stored, steady_pushed = statistics.median(stored[1:]), statistics.median(pushed[1:])
+    first_stored = statistics.median(s for s, _ in firsts)
+    first_pushed = statistics.median(p for _, p in firsts)
+    steady_stored = statistics.median(s for s, _ in steadies)
+    steady_pushed = statistics.median(p for _, p in steadies)
     return {
-        "worker": worker,
-        "first_stored_ms": stored[0],
+        "runs": runs,
+        "first_requests_ms": firsts,
+        "first_and_second_by_phase_ms": phases,
+        "first_stored_ms": first_stored,
         "steady_stored_p50_ms": steady_stored,
-        "first_pushed_ms": pushed[0],
+        "first_pushed_ms": first_pushed,
         "steady_pushed_p50_ms": steady_pushed,
-        "ratio_stored": stored[0] / steady_stored,
-        "ratio_pushed": pushed[0] / steady_pushed,
+        "ratio_stored": first_stored / steady_stored,
+        "ratio_pushed": first_pushed / steady_pushed,
     }
 
 
@@ -225,6 +244,7 @@ def main() -> None:
     parser.add_argument("--clients", default="1,10,50")
     parser.add_argument("--requests", default="40,20,8", help="requests per client, per level")
     parser.add_argument("--time-limit", type=float, default=90, help="seconds per level at most")
+    parser.add_argument("--first-runs", type=int, default=5, help="fresh workers whose first request is timed")
     parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("--bundle", type=Path)
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the service (repeatable)")
@@ -251,8 +271,11 @@ def main() -> None:
             warmup_feed.close()
             stack.stop(warm)
 
-            first = first_request(stack, images, steady_requests=20)
-            first.pop("worker")
+            first = first_request(stack, images, steady_requests=20, runs=args.first_runs)
+            since = time.time()
+            levels_worker = stack.start_worker(log_name="worker-levels")
+            stack.wait_for_workers(1, since)
+            _wait_for_ready_line(Path(levels_worker.log_path))
             print(f"First request after a worker start: {first['first_stored_ms']:.1f} ms stored "
                   f"({first['ratio_stored']:.2f}× steady), {first['first_pushed_ms']:.1f} ms pushed "
                   f"({first['ratio_pushed']:.2f}× steady)", flush=True)
@@ -279,7 +302,7 @@ def main() -> None:
          for c, s in levels_out.items()],
     )
     first_table = print_table(
-        "First request after a worker start against the steady state, ms",
+        f"First request after a worker start against the steady state, ms (median of {first['runs']} fresh workers)",
         ["", "first", "steady p50", "ratio (target ≤ 1.2)"],
         [["upload → stored", first["first_stored_ms"], first["steady_stored_p50_ms"], first["ratio_stored"]],
          ["upload → pushed", first["first_pushed_ms"], first["steady_pushed_p50_ms"], first["ratio_pushed"]]],

@@ -1,7 +1,7 @@
 """An isolated copy of the service for benchmarks: web (daphne) and workers on 127.0.0.1.
 
 It never touches a running service or a test run: its own PostgreSQL database
-(``classifier_bench_<pid>``, or SQLite), Redis database 12 with queue, channel
+(``classifier_bench_<pid>``, or SQLite), Redis database 11 with queue, channel
 and cache names carrying the benchmark's pid, and a temporary ``VAR_DIR``.
 Every process it starts is in its own process group and is stopped (TERM,
 then KILL) when the ``with`` block ends, as are the database, the Redis keys
@@ -25,7 +25,7 @@ from pathlib import Path
 from bench.common import REPO_DIR
 
 BIN = Path(sys.executable).parent
-REDIS_DB = 12
+REDIS_DB = 11  # the tests use 12 and 13, a service 0
 POSTGRES = "postgres://postgres@127.0.0.1:5432"
 
 

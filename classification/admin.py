@@ -268,7 +268,9 @@ class ReviewQueueAdmin(ClassificationAdmin):
 
 @admin.register(WorkerProcess)
 class WorkerProcessAdmin(admin.ModelAdmin):
-    list_display = ("hostname", "pid", "model_version", "load_count", "load_seconds", "warmup_seconds", "last_seen")
+    list_display = (
+        "hostname", "pid", "model_version", "runtime", "load_count", "load_seconds", "warmup_seconds", "last_seen"
+    )
     readonly_fields = list_display
 
     def has_add_permission(self, request) -> bool:

@@ -62,11 +62,12 @@ def notify_finished_many(classifications: Sequence[Classification]) -> None:
 
 
 def warm_up() -> None:
-    """Start the push loop and open its Redis connection now, so the first result is pushed as fast as the rest.
+    """Do now what the first push would: build a payload, start the push loop, open its Redis connection.
 
-    Sends to a group nobody joins: channels-redis connects and loads its
-    scripts, and delivers nothing.
+    The first result is then pushed as fast as the rest. Sends to a group
+    nobody joins: channels-redis connects and loads its scripts, and delivers nothing.
     """
+    classification_payload(Classification(pk=0))  # the first reverse() loads every URLconf and its views
     layer = get_channel_layer()
     if layer is None or isinstance(layer, InMemoryChannelLayer):
         return
