@@ -117,3 +117,16 @@ def self_signed_certificate(directory: Path) -> dict[str, str]:
         check=True, capture_output=True,
     )
     return {"TLS_KEY_FILE": str(key), "TLS_CERT_FILE": str(cert)}
+
+
+def child_process_env() -> dict[str, str]:
+    """Environment for a process the tests start (worker, daphne) that must share this test's database and files."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "classifier_site.test_settings",
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "VAR_DIR": str(settings.VAR_DIR),
+    }

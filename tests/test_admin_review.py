@@ -6,7 +6,6 @@ import io
 import zipfile
 
 import pytest
-from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from classification import recovery, services
 from classification.models import Classification
-from tests.conftest import image_bytes, stored_files, wait_until_finished
+from tests.conftest import image_bytes, stored_files, child_process_env, wait_until_finished
 from tests.running_service import free_port, start_service
 
 
@@ -145,13 +145,7 @@ def test_worker_killed_mid_task_the_task_is_delivered_again(client, active_tiny_
     from classification.models import WorkerProcess
     from tests.conftest import REPO_DIR
 
-    database = settings.DATABASES["default"]
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "classifier_site.test_settings",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        "VAR_DIR": str(settings.VAR_DIR),
-    }
+    env = child_process_env()
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "classifier_site", "worker", "--pool=prefork", "--concurrency=1",
          "--loglevel=INFO", "--without-gossip", "--without-mingle"],

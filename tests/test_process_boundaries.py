@@ -12,12 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from classification.models import WorkerProcess
-from tests.conftest import REPO_DIR, image_bytes, wait_until_finished
+from tests.conftest import REPO_DIR, image_bytes, child_process_env, wait_until_finished
 
 WEB_PROCESS_SCRIPT = textwrap.dedent(
     """
@@ -76,13 +75,7 @@ def _maps_tensorflow(pid: int) -> bool:
 @pytest.mark.django_db(transaction=True)
 def test_prefork_worker_loads_in_the_child_and_classifies(client, active_tiny_model):
     """The deployed shape: a prefork parent without TensorFlow, a child that loaded it at start."""
-    database = settings.DATABASES["default"]
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "classifier_site.test_settings",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        "VAR_DIR": str(settings.VAR_DIR),
-    }
+    env = child_process_env()
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "classifier_site", "worker", "--pool=prefork",
          "--concurrency=1", "--loglevel=INFO", "--without-gossip", "--without-mingle"],

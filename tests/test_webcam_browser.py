@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -11,11 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from PIL import Image
 
 from classification.models import Classification
-from tests.conftest import REPO_DIR, SAMPLES_DIR, self_signed_certificate
+from tests.conftest import REPO_DIR, SAMPLES_DIR, self_signed_certificate, child_process_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -52,14 +50,8 @@ def _free_port() -> int:
 def daphne_server(request, tmp_path):
     """The real ASGI server on the test database: HTTP (default) or HTTPS, with websockets."""
     scheme = getattr(request, "param", "http")
-    database = settings.DATABASES["default"]
     port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "classifier_site.test_settings",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        "VAR_DIR": str(settings.VAR_DIR),
-    }
+    env = child_process_env()
     if scheme == "https":
         tls = self_signed_certificate(tmp_path)
         endpoint = ["-e", f"ssl:port={port}:interface=127.0.0.1:privateKey={tls['TLS_KEY_FILE']}:certKey={tls['TLS_CERT_FILE']}"]
