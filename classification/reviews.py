@@ -74,12 +74,27 @@ def low_confidence() -> Q:
     return Q(confidence__lt=LOW_CONFIDENCE)
 
 
-def _reviewed_files(queryset: QuerySet[Classification] | None):
-    """(relative path ``<label>/<id>.<ext>``, bytes) for each reviewed image."""
-    for classification in (queryset if queryset is not None else reviewed()).iterator():
-        extension = PurePosixPath(classification.image.name).suffix or ".jpg"
-        with classification.image.open("rb") as fh:
-            yield f"{classification.reviewed_label}/{classification.pk}{extension}", fh.read()
+def dataset_entry(classification: Classification) -> tuple[str, bytes]:
+    """A reviewed image as a training-dataset file: (``<label>/<id>.<ext>``, its bytes)."""
+    extension = PurePosixPath(classification.image.name).suffix or ".jpg"
+    with classification.image.open("rb") as fh:
+        return f"{classification.reviewed_label}/{classification.pk}{extension}", fh.read()
+
+
+def write_dataset_folder(directory: Path, classifications) -> int:
+    """Write reviewed images into ``directory`` as class folders; return the image count."""
+    count = 0
+    for classification in classifications:
+        name, data = dataset_entry(classification)
+        path = Path(directory) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        count += 1
+    return count
+
+
+def _reviewed(queryset: QuerySet[Classification] | None):
+    return (queryset if queryset is not None else reviewed()).iterator()
 
 
 def write_reviewed_dataset(out: IO[bytes], queryset: QuerySet[Classification] | None = None) -> int:
@@ -89,8 +104,8 @@ def write_reviewed_dataset(out: IO[bytes], queryset: QuerySet[Classification] | 
     """
     count = 0
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name, data in _reviewed_files(queryset):
-            archive.writestr(name, data)
+        for classification in _reviewed(queryset):
+            archive.writestr(*dataset_entry(classification))
             count += 1
     return count
 
@@ -100,13 +115,7 @@ def export_reviewed(target: str, queryset: QuerySet[Classification] | None = Non
     from ml import s3sync
 
     if not s3sync.is_s3_uri(target):
-        count = 0
-        for name, data in _reviewed_files(queryset):
-            path = Path(target) / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            count += 1
-        return count
+        return write_dataset_folder(Path(target), _reviewed(queryset))
     with tempfile.TemporaryDirectory() as tmp:
         count = export_reviewed(tmp, queryset)
         client = s3sync.s3_client(endpoint_url=settings.AWS_S3_ENDPOINT_URL, region_name=settings.AWS_S3_REGION_NAME)

@@ -162,12 +162,8 @@ def export_reviewed_split(directory: Path, *, holdout_share: float = 0.2, seed: 
     for label, rows in sorted(by_label.items()):
         rng.shuffle(rows)
         held = max(1, round(len(rows) * holdout_share)) if len(rows) >= 2 else 0
-        for index, classification in enumerate(rows):
-            part = "holdout" if index < held else "train"
-            target = directory / part / label / f"{classification.pk}{Path(classification.image.name).suffix}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with classification.image.open("rb") as fh:
-                target.write_bytes(fh.read())
+        reviews.write_dataset_folder(directory / "holdout", rows[:held])
+        reviews.write_dataset_folder(directory / "train", rows[held:])
     return str(directory / "train"), directory / "holdout"
 
 
