@@ -9,7 +9,6 @@ by its SHA-256, so a restart does not download an unchanged model again.
 from __future__ import annotations
 
 import hashlib
-import io
 import posixpath
 import shutil
 import tempfile
@@ -25,12 +24,16 @@ from classification.models import ModelVersion
 from ml.bundle import METADATA_FILENAME, MODEL_FILENAME, BundleError, BundleMetadata, read_metadata
 
 
-def _sha256_of(path: Path) -> str:
+def _sha256_of_stream(fh) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(chunk)
+    for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+        digest.update(chunk)
     return digest.hexdigest()
+
+
+def _sha256_of(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return _sha256_of_stream(fh)
 
 
 REPORT_SUFFIXES = (".png", ".json", ".txt", ".md")
@@ -98,24 +101,31 @@ def verify_artifact(version: ModelVersion) -> None:
     zip with a model config and weights. Workers still load it for real, and
     keep the previous model if that fails (see ``classification.worker``).
     """
-    digest = hashlib.sha256()
     try:
         with version.artifact.open("rb") as fh:
-            data = fh.read()
+            digest = _sha256_of_stream(fh)
+            if digest != version.artifact_sha256:
+                raise BundleError(
+                    f"The artifact of {version} does not match its recorded SHA-256: it was altered or damaged."
+                )
+            if version.artifact.name.endswith(".keras"):
+                fh.seek(0)
+                _verify_keras_archive(fh, version)
+    except BundleError:
+        raise
     except Exception as exc:
         raise BundleError(f"The artifact of {version} cannot be read: {exc}") from exc
-    digest.update(data)
-    if digest.hexdigest() != version.artifact_sha256:
-        raise BundleError(f"The artifact of {version} does not match its recorded SHA-256: it was altered or damaged.")
-    if version.artifact.name.endswith(".keras"):
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                broken = archive.testzip()
-                members = set(archive.namelist())
-        except zipfile.BadZipFile as exc:
-            raise BundleError(f"The artifact of {version} is not a Keras archive.") from exc
-        if broken or not KERAS_ARCHIVE_MEMBERS <= members:
-            raise BundleError(f"The artifact of {version} is an incomplete Keras archive.")
+
+
+def _verify_keras_archive(fh, version: ModelVersion) -> None:
+    try:
+        with zipfile.ZipFile(fh) as archive:
+            broken = archive.testzip()
+            members = set(archive.namelist())
+    except zipfile.BadZipFile as exc:
+        raise BundleError(f"The artifact of {version} is not a Keras archive.") from exc
+    if broken or not KERAS_ARCHIVE_MEMBERS <= members:
+        raise BundleError(f"The artifact of {version} is an incomplete Keras archive.")
 
 
 def activate(version: ModelVersion) -> ModelVersion:
