@@ -126,8 +126,7 @@ def _store(validated: ValidatedImage, original_name: str, source: str, user, not
     try:
         classification.image.save(f"image.{validated.extension}", ContentFile(validated.data), save=False)
         classification.thumbnail.save("thumbnail.jpg", ContentFile(validated.thumbnail_jpeg), save=False)
-        with transaction.atomic():
-            classification.save()
+        classification.save()  # one INSERT in autocommit; a transaction around it only added BEGIN and COMMIT
     except Exception as exc:
         _delete_files(classification)
         logger.exception("Could not store an uploaded image")
@@ -160,13 +159,13 @@ def enqueue(classification_id: int) -> None:
             notify_finished(Classification.objects.get(pk=classification_id))
 
 
-ModelLoader = Callable[[], tuple[Predictor, int]]
+ModelLoader = Callable[[], tuple[Predictor, ModelVersion]]
 
 
 def classify_stored_image(classification_id: int, load_model: ModelLoader) -> Classification | None:
     """Classify a stored image; safe to run twice for the same id.
 
-    ``load_model`` returns the worker's loaded predictor and its version id.
+    ``load_model`` returns the worker's loaded predictor and its model version.
     A finished row is left alone, so a redelivered task does no harm.
     """
     rows = classify_stored_images([classification_id], load_model)
@@ -197,8 +196,7 @@ def classify_stored_images(classification_ids: Sequence[int], load_model: ModelL
         status=Classification.Status.RUNNING, started_at=started
     )
     try:
-        predictor, version_id = load_model()
-        version = ModelVersion.objects.get(pk=version_id)
+        predictor, version = load_model()
         outcomes = _predict_each(predictor, pending)
     except Exception as exc:
         logger.exception("Classifications %s failed", ", ".join(str(row.pk) for row in pending))

@@ -51,7 +51,7 @@ class LoadedModel:
     """What this process holds, and counters that prove it loaded once."""
 
     predictor: Predictor | None = None
-    version_id: int | None = None
+    version: ModelVersion | None = None
     load_count: int = 0
     load_seconds: float = 0.0
     warmup_seconds: float = 0.0
@@ -59,6 +59,10 @@ class LoadedModel:
     threads: int | None = None
     broker: Any = None  # this process's own broker connection, for take_queued
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def version_id(self) -> int | None:
+        return self.version.pk if self.version is not None else None
 
 
 state = LoadedModel()
@@ -86,7 +90,7 @@ def _load(version: ModelVersion) -> None:
     started = time.perf_counter()
     predictor = _build_predictor(version)
     warmup = predictor.warm_up()
-    state.predictor, state.version_id, state.runtime = predictor, version.pk, predictor.runtime_name
+    state.predictor, state.version, state.runtime = predictor, version, predictor.runtime_name
     state.load_count += 1
     state.load_seconds = time.perf_counter() - started
     state.warmup_seconds = warmup
@@ -101,8 +105,8 @@ def _load(version: ModelVersion) -> None:
     report_status()
 
 
-def ensure_loaded() -> tuple[Predictor, int]:
-    """Return the predictor for the active version and its id, switching if it changed."""
+def ensure_loaded() -> tuple[Predictor, ModelVersion]:
+    """Return the predictor for the active version and that version, switching if it changed."""
     version = model_registry.active_version()
     if version is None:
         raise NoActiveModel("No model version is active; run `python manage.py ensure_active_model`.")
@@ -115,7 +119,7 @@ def ensure_loaded() -> tuple[Predictor, int]:
                     raise
                 # A broken new model must not stop the service: keep serving the previous one.
                 logger.exception("Could not load %s; still serving version #%s", version, state.version_id)
-        return state.predictor, state.version_id
+        return state.predictor, state.version
 
 
 def report_status() -> None:

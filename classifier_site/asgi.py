@@ -8,6 +8,10 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from classifier_site.daphne_requests import stop_twisted_form_parsing
+
+stop_twisted_form_parsing()
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "classifier_site.settings")
 
 # Django must be set up before anything imports models.

@@ -40,7 +40,7 @@ class CountingPredictor:
 @pytest.fixture
 def counting(active_tiny_model, tiny_bundle, monkeypatch):
     counter = CountingPredictor(Predictor.from_bundle(tiny_bundle))
-    monkeypatch.setattr(worker, "ensure_loaded", lambda: (counter.predictor, active_tiny_model.pk))
+    monkeypatch.setattr(worker, "ensure_loaded", lambda: (counter.predictor, active_tiny_model))
     return counter
 
 

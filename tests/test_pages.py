@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 def done_row(active_tiny_model, tiny_bundle):
     row = submit_image(data=image_bytes("PNG", size=(80, 60)), original_name="../../etc/photo.png")
     predictor = Predictor.from_bundle(tiny_bundle)
-    return classify_stored_image(row.pk, load_model=lambda: (predictor, active_tiny_model.pk))
+    return classify_stored_image(row.pk, load_model=lambda: (predictor, active_tiny_model))
 
 
 def test_banner_names_the_model_and_its_sample_accuracy(client, active_tiny_model):

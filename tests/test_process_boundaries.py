@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.urls import reverse
 
 from classification.models import WorkerProcess
@@ -74,8 +75,12 @@ def _maps_tensorflow(pid: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_prefork_worker_loads_in_the_child_and_classifies(client, active_tiny_model):
-    """The deployed shape: a prefork parent without TensorFlow, a child that loaded it at start."""
-    env = child_process_env()
+    """The deployed shape: a prefork parent without TensorFlow, a child that loaded it at start.
+
+    The child keeps its database connection in its pool between tasks: the
+    same PostgreSQL backends serve every task (libpq names them by PGAPPNAME).
+    """
+    env = {**child_process_env(), "PGAPPNAME": "prefork-pool-check"}
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "classifier_site", "worker", "--pool=prefork",
          "--concurrency=1", "--loglevel=INFO", "--without-gossip", "--without-mingle"],
@@ -87,13 +92,18 @@ def test_prefork_worker_loads_in_the_child_and_classifies(client, active_tiny_mo
         assert status.load_count == 1
         assert status.model_version_id == active_tiny_model.pk
 
-        response = client.post(
-            reverse("upload"),
-            {"files": [SimpleUploadedFile("fork.jpg", image_bytes(), "image/jpeg")]},
-            HTTP_ACCEPT="application/json",
-        )
-        [row] = wait_until_finished([response.json()["accepted"][0]["id"]], timeout=60)
-        assert row.status == "done", row.error_message
+        backends = []
+        for n in range(4):
+            response = client.post(
+                reverse("upload"),
+                {"files": [SimpleUploadedFile(f"fork-{n}.jpg", image_bytes(), "image/jpeg")]},
+                HTTP_ACCEPT="application/json",
+            )
+            [row] = wait_until_finished([response.json()["accepted"][0]["id"]], timeout=60)
+            assert row.status == "done", row.error_message
+            backends.append(_backends_named("prefork-pool-check"))
+        assert backends[0], "the worker returned no connection to a pool after its task"
+        assert all(pids == backends[0] for pids in backends), backends
 
         assert _maps_tensorflow(status.pid)
         assert not _maps_tensorflow(process.pid), "the prefork parent imported TensorFlow"
@@ -105,6 +115,12 @@ def test_prefork_worker_loads_in_the_child_and_classifies(client, active_tiny_mo
             process.kill()
             output, _ = process.communicate()
     assert "Loaded model tiny-test-model" in output
+
+
+def _backends_named(application_name: str) -> set[int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", [application_name])
+        return {pid for (pid,) in cursor.fetchall()}
 
 
 def _wait_for_worker_status(timeout: float) -> WorkerProcess:
