@@ -127,6 +127,66 @@ def paired_ratio(numerator, denominator, *, rounds: int = 21, warmup: int = 1) -
     return statistics.median(ratios)
 
 
+def cpu_seconds_by_process() -> dict[int, tuple[int, str, float]]:
+    """Every process's (parent pid, name, CPU seconds so far: user + system), read from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    processes = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        processes[int(entry)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick)
+    return processes
+
+
+class CpuMeter:
+    """CPU time each part of a service used over a stretch of time, from /proc.
+
+    ``roles`` maps a role to the pids whose whole process trees it covers
+    (daphne, a worker and its children); PostgreSQL and Redis are found by
+    name, and the benchmark process itself is "clients". Processes that end
+    within the stretch are not counted (PostgreSQL backends of closed
+    connections, say), so the totals are a floor.
+    """
+
+    SERVERS = {"postgres": "postgres", "redis-server": "redis"}
+
+    def __init__(self, roles: dict[str, Iterable[int]]):
+        self.roles = {role: set(pids) for role, pids in roles.items()}
+        self.start_snapshot = cpu_seconds_by_process()
+
+    def seconds(self) -> dict[str, float]:
+        now = cpu_seconds_by_process()
+        used: dict[str, float] = {}
+        for pid, (_parent, name, seconds) in now.items():
+            role = self._role_of(pid, now)
+            if role is not None:
+                before = self.start_snapshot.get(pid, (0, name, 0.0))[2]
+                used[role] = used.get(role, 0.0) + max(0.0, seconds - before)
+        return used
+
+    def _role_of(self, pid: int, processes: dict[int, tuple[int, str, float]]) -> str | None:
+        if pid == os.getpid():
+            return "clients"
+        name = processes[pid][1]
+        for prefix, role in self.SERVERS.items():
+            if name.startswith(prefix):
+                return role
+        ancestor, seen = pid, set()
+        while ancestor in processes and ancestor not in seen:
+            seen.add(ancestor)
+            for role, pids in self.roles.items():
+                if ancestor in pids:
+                    return role
+            ancestor = processes[ancestor][0]
+        return None
+
+
 def print_table(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """Print a Markdown table (pasted as is into the README) and return it."""
     rows = [[_cell(value) for value in row] for row in rows]

@@ -223,6 +223,20 @@ def classify_stored_images(classification_ids: Sequence[int], load_model: ModelL
     return rows
 
 
+def warm_up_classification_queries() -> None:
+    """Run the queries of :func:`classify_stored_images` once, changing nothing.
+
+    A new worker process's first classification otherwise pays for Django's
+    first use of the model (field caches, converting a row into an instance)
+    and for the database's catalog caches, which PostgreSQL fills per
+    connection (the pooled connection that runs these serves the first task).
+    The newest row is read, if there is one; the update matches no row (ids start at 1).
+    """
+    newest = list(Classification.objects.order_by("-pk").values_list("pk", flat=True)[:1])
+    Classification.objects.select_related("model_version").in_bulk(newest or [0])
+    Classification.objects.filter(pk__in=[0]).update(status=Classification.Status.RUNNING, started_at=timezone.now())
+
+
 # Only what classifying writes: a review saved meanwhile is kept.
 _RESULT_FIELDS = [
     "status", "predicted_label", "confidence", "probabilities", "model_version", "error_message",

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from django.conf import settings
 from django.db import connections
 from django.utils import timezone
@@ -149,32 +149,66 @@ def _serves_classifications() -> bool:
     return not consumed or settings.CELERY_TASK_DEFAULT_QUEUE in consumed
 
 
-@worker_process_init.connect
+@worker_init.connect
+def _load_in_each_process_after_celerys_django_cleanup(**_kwargs) -> None:
+    """Connect :func:`load_at_process_start` behind Celery's own Django fix-up.
+
+    The fix-up connects its ``worker_process_init`` receiver when ``worker_init``
+    is sent (its own ``worker_init`` receiver runs before this one, connected
+    when the app was made); in each new process it closes the database
+    connections and the connection pool, assuming the parent opened them. Run
+    before it, the load's warm-up would lose its pooled connection and the
+    first task would open a new one, cold.
+    """
+    worker_process_init.connect(load_at_process_start, weak=False, dispatch_uid=f"{__name__}.load_at_process_start")
+
+
 def load_at_process_start(**_kwargs) -> None:
     if not _serves_classifications():
         return
     state.threads = threads_per_process(settings.CELERY_WORKER_CONCURRENCY)
     limit_tensorflow_threads(state.threads)
+    _fill_connection_pool()
     try:
         ensure_loaded()
-        _warm_up_connections()
+        _warm_up_task_path()
     except NoActiveModel as exc:
         logger.error("%s Tasks will fail until one is.", exc)
     finally:
-        # Tasks open their own connections; one left from start-up would idle forever.
+        # Back to the pool (closed, without one): each task checks out its own.
         connections.close_all()
 
 
-def _warm_up_connections() -> None:
-    """Open what the first task would otherwise open: the broker connection it takes companions
-    on, and the push loop's Redis connection. The first image is then as fast as the rest."""
-    from classification import notifications
+def _fill_connection_pool() -> None:
+    """Open this process's PostgreSQL connection pool (when on) and wait for its first connection.
 
+    Asked for a connection while it is still opening its first, the pool opens
+    a second; the start-up would warm one and the first task might get the
+    other, whose caches nothing filled.
+    """
+    pool = getattr(connections["default"], "pool", None)
+    if pool is None:
+        return
     try:
-        _queue()
+        pool.open()
+        pool.wait(timeout=10)
     except Exception:
-        logger.warning("Could not connect to the broker for micro-batches yet", exc_info=True)
-        _drop_broker()
+        logger.warning("The database connection pool did not fill yet", exc_info=True)
+
+
+def _warm_up_task_path() -> None:
+    """Do what the first task would otherwise do first: open the broker connection it takes
+    companions on, run its database queries, open the push loop's Redis connection. The first
+    image is then as fast as the rest (README, Performance: first request after a worker start)."""
+    from classification import notifications, services
+
+    # Through take_queued itself, whose first call sets up more than the connection; anything it
+    # took goes straight back (the parent hands out queued tasks as soon as this child is ready).
+    _settle(take_queued(1), "requeue")
+    try:
+        services.warm_up_classification_queries()
+    except Exception:
+        logger.warning("Could not reach the database yet; the first classification will", exc_info=True)
     notifications.warm_up()
 
 

@@ -183,3 +183,18 @@ def test_other_messages_are_left_in_the_queue(counting):
 
     assert counting.calls == [1]
     assert queue_length() == 2
+
+
+def test_warming_a_new_worker_process_up_changes_no_row_and_puts_back_what_it_took(active_tiny_model):
+    """The start-up warm-up runs the task's broker take and queries for real, and must leave no trace."""
+    first, second = queued_rows(2)
+    tasks.classify_image.delay(first.pk)
+    before = {row.pk: (row.status, row.started_at) for row in Classification.objects.all()}
+
+    worker._warm_up_task_path()
+
+    assert {row.pk: (row.status, row.started_at) for row in Classification.objects.all()} == before
+    assert queue_length() == 1  # the message it took to warm the take went back
+    [task] = worker.take_queued(5)
+    assert task.classification_id == first.pk
+    worker._settle([task], "ack")
