@@ -74,7 +74,8 @@ class Rejection:
     status: int
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "code": self.code, "error": self.message, "status": self.status}
+        """The same entry in the upload form's JSON and in the API's error body."""
+        return {"name": self.name, "code": self.code, "message": self.message, "status": self.status}
 
 
 @dataclass

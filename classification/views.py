@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from classification import health, metrics, ratelimit, selectors, services
+from classification.api.errors import error_body
 from classification.models import Classification
 from classification.payloads import classification_payload
 from classification.validation import upload_limits
@@ -58,7 +59,7 @@ def status_json(request: HttpRequest) -> JsonResponse:
     try:
         ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.strip()]
     except ValueError:
-        return JsonResponse({"error": "ids must be comma-separated integers."}, status=400)
+        return JsonResponse(error_body("invalid", "ids must be comma-separated integers."), status=400)
     rows = selectors.classifications_by_ids(ids)
     return JsonResponse({"classifications": [classification_payload(c) for c in rows]})
 

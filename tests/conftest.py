@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,19 +69,32 @@ def active_tiny_model(db, tiny_bundle):
     return model_registry.import_bundle(tiny_bundle, activate_now=True)
 
 
-@pytest.fixture
-def celery_worker(transactional_db):
+@contextmanager
+def solo_worker(**options):
     """A real Celery worker (solo pool, in this process) on the real Redis broker.
 
-    It starts after the test's model is active, like a deployed worker that
-    loads the active model in ``worker_process_init``.
+    Started after the test's model is active, it loads it in
+    ``worker_process_init`` like a deployed worker. Celery's Django fix-up
+    closes the database sockets it finds when a worker process starts (in a
+    prefork child they are the parent's); here that process is the test's own,
+    so its connections are closed properly first.
     """
     from celery.contrib.testing.worker import start_worker
+    from django.db import connections
 
     from classifier_site.celery import app
 
+    connections.close_all()
+    with start_worker(app, pool="solo", perform_ping_check=False, **options) as worker:
+        yield worker
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    from classifier_site.celery import app
+
     app.control.purge()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
+    with solo_worker(shutdown_timeout=30) as worker:
         yield worker
 
 

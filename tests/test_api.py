@@ -23,6 +23,7 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import Http404
+from django.urls import reverse
 from PIL import Image
 from rest_framework import exceptions
 from rest_framework.authtoken.models import Token
@@ -213,6 +214,16 @@ def test_mixed_batch_answers_202_with_accepted_and_rejected(api):
     assert (rejected["code"], rejected["status"]) == ("unsupported_type", 415)
     assert "not an image" in rejected["message"]
     assert Classification.objects.count() == 1
+
+
+def test_the_upload_form_rejects_a_file_with_the_same_entry_as_the_api(api, client):
+    """Browser scripts and API clients read one shape for a rejected file."""
+    bad = lambda: SimpleUploadedFile("notes.jpg", b"just text", "image/jpeg")  # noqa: E731
+    from_api = upload(api, jpeg("good.jpg"), bad()).json()["rejected"]
+    from_form = client.post(reverse("upload"), {"files": [jpeg("good.jpg"), bad()]}, HTTP_ACCEPT="application/json")
+    assert from_form.status_code == 202
+    assert from_form.json()["rejected"] == from_api
+    assert set(from_api[0]) == {"name", "code", "message", "status"}
 
 
 @pytest.mark.parametrize(

@@ -15,14 +15,12 @@ from django.utils import timezone
 
 from classification import recovery, services
 from classification.models import Classification
-from tests.conftest import image_bytes, stored_files, child_process_env, wait_until_finished
+from tests.conftest import image_bytes, stored_files, child_process_env, solo_worker, wait_until_finished
 from tests.running_service import free_port, start_service
 
 
 @pytest.mark.django_db(transaction=True)
 def test_sweeper_requeues_lost_work_and_gives_up_on_poison(active_tiny_model, settings):
-    from celery.contrib.testing.worker import start_worker
-
     from classifier_site.celery import app
 
     lost = services.submit_image(data=image_bytes(), original_name="lost.jpg")
@@ -33,7 +31,7 @@ def test_sweeper_requeues_lost_work_and_gives_up_on_poison(active_tiny_model, se
     Classification.objects.filter(pk__in=[lost.pk, poison.pk]).update(created_at=long_ago)
     Classification.objects.filter(pk=poison.pk).update(attempts=settings.CLASSIFIER["MAX_ATTEMPTS"])
 
-    with start_worker(app, pool="solo", perform_ping_check=False):
+    with solo_worker():
         counts = recovery.requeue_stuck()
         [lost_row] = wait_until_finished([lost.pk])
 

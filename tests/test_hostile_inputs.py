@@ -84,7 +84,7 @@ def test_through_the_upload_form(client, limits, active_tiny_model, celery_worke
             outcomes[case.kind] = {"status": response.status_code, "id": body["accepted"][0]["id"]}
         else:
             rejected = body["rejected"][0]
-            outcomes[case.kind] = {"status": response.status_code, "code": rejected["code"], "message": rejected["error"]}
+            outcomes[case.kind] = {"status": response.status_code, "code": rejected["code"], "message": rejected["message"]}
     _assert_classified_and_nothing_orphaned(_check_outcomes(outcomes, CASES), before)
 
 

@@ -99,7 +99,7 @@ def test_upload_form_is_rate_limited(client, active_tiny_model, settings):
                                HTTP_ACCEPT="application/json")
         statuses.append(response.status_code)
     assert statuses == [202, 202, 429]
-    assert "Too many uploads" in response.json()["rejected"][0]["error"]
+    assert "Too many uploads" in response.json()["rejected"][0]["message"]
     assert Classification.objects.count() == 2
 
 

@@ -71,7 +71,8 @@ def test_image_and_thumbnail_are_served_from_storage(client, done_row):
 
 def test_status_endpoint_rejects_malformed_ids(client, db):
     response = client.get(reverse("classification-status"), {"ids": "1,abc"})
-    assert response.status_code == 400 and "integers" in response.json()["error"]
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid" and "integers" in response.json()["error"]["message"]
 
 
 def test_missing_classification_is_404(client, db):

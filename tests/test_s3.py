@@ -14,7 +14,7 @@ from classification import model_registry, training
 from classification.models import Classification, ModelVersion
 from classifier_site.storage import s3_storage
 from ml import s3sync
-from tests.conftest import image_bytes, wait_until_finished
+from tests.conftest import image_bytes, solo_worker, wait_until_finished
 from tests.ml.fakes import make_dataset
 
 BUCKET = "classifier-test"
@@ -67,12 +67,8 @@ def test_upload_lands_in_the_bucket_and_is_classified_from_it(client, s3, tiny_b
     version = model_registry.import_bundle(tiny_bundle, activate_now=True)
     assert version.artifact.name in _keys(s3, "models/")
 
-    from celery.contrib.testing.worker import start_worker
-
-    from classifier_site.celery import app
-
     data = image_bytes("PNG", size=(90, 70), color=(10, 200, 30))
-    with start_worker(app, pool="solo", perform_ping_check=False):
+    with solo_worker():
         response = client.post(
             reverse("upload"), {"files": [SimpleUploadedFile("s3.png", data, "image/png")]}, HTTP_ACCEPT="application/json"
         )
@@ -171,7 +167,7 @@ def test_unreachable_s3_answers_503_and_leaves_nothing_behind(client, settings, 
     )
 
     assert response.status_code == 503
-    assert "could not be stored" in response.json()["rejected"][0]["error"]
+    assert "could not be stored" in response.json()["rejected"][0]["message"]
     assert not Classification.objects.exists()
     assert ModelVersion.objects.count() == 1
 

@@ -80,7 +80,7 @@ def test_mixed_batch_keeps_good_files_and_explains_bad_ones(client, active_tiny_
     body = response.json()
     assert [item["original_name"] for item in body["accepted"]] == ["good.jpg"]
     assert body["rejected"][0]["name"] == "notes.jpg"
-    assert "not an image" in body["rejected"][0]["error"]
+    assert "not an image" in body["rejected"][0]["message"]
     assert Classification.objects.count() == 1
 
 
@@ -103,7 +103,7 @@ def test_rejected_upload_leaves_no_row_and_no_file(client, active_tiny_model, na
     response = post_files(client, [SimpleUploadedFile(name, data, "image/jpeg")])
 
     assert response.status_code == status
-    assert message in response.json()["rejected"][0]["error"]
+    assert message in response.json()["rejected"][0]["message"]
     assert Classification.objects.count() == 0
     assert stored_files() == before
 
@@ -114,7 +114,7 @@ def test_image_over_the_pixel_limit_is_refused(client, active_tiny_model, settin
     response = post_files(client, [SimpleUploadedFile("big.png", image_bytes("PNG", size=(101, 100)), "image/png")])
 
     assert response.status_code == 413
-    assert "pixels" in response.json()["rejected"][0]["error"]
+    assert "pixels" in response.json()["rejected"][0]["message"]
     assert Classification.objects.count() == 0
     assert stored_files() == before
 
@@ -124,7 +124,7 @@ def test_file_over_the_byte_limit_is_refused(client, active_tiny_model, settings
     response = post_files(client, [SimpleUploadedFile("noise.png", _noise_png(), "image/png")])
 
     assert response.status_code == 413
-    assert "limit is 1,000 bytes" in response.json()["rejected"][0]["error"]
+    assert "limit is 1,000 bytes" in response.json()["rejected"][0]["message"]
     assert Classification.objects.count() == 0
 
 
@@ -138,7 +138,7 @@ def test_no_file_is_a_clear_400(client, active_tiny_model):
     response = client.post(reverse("upload"), {}, HTTP_ACCEPT="application/json")
 
     assert response.status_code == 400
-    assert "at least one image" in response.json()["rejected"][0]["error"]
+    assert "at least one image" in response.json()["rejected"][0]["message"]
 
 
 def test_form_works_without_javascript(client, active_tiny_model):

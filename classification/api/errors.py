@@ -16,7 +16,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from classification.services import Rejection, SubmissionResult
+from classification.services import SubmissionResult
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -40,10 +40,6 @@ def error_response(
     return Response(error_body(code, message, fields=fields, rejected=rejected), status=status_code)
 
 
-def rejection_dict(rejection: Rejection) -> dict:
-    return {"name": rejection.name, "code": rejection.code, "message": rejection.message, "status": rejection.status}
-
-
 def rejection_response(result: SubmissionResult) -> Response:
     """The answer when no file of an upload was accepted: the status and reason of the rejections."""
     rejections = result.rejected
@@ -55,7 +51,7 @@ def rejection_response(result: SubmissionResult) -> Response:
         message = f"None of the {len(rejections)} files was accepted; see rejected for each file's reason."
     fields = {"files": [f"{r.name}: {r.message}" if r.name else r.message for r in rejections]}
     return error_response(
-        result.status, code, message, fields=fields, rejected=[rejection_dict(r) for r in rejections]
+        result.status, code, message, fields=fields, rejected=[r.as_dict() for r in rejections]
     )
 
 

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from classification import model_registry, selectors, services
-from classification.api.errors import error_response, rejection_dict, rejection_response
+from classification.api.errors import error_response, rejection_response
 from classification.api.permissions import StaffOnly
 from classification.api.schema import errors
 from classification.api.serializers import (
@@ -99,7 +99,7 @@ class ClassificationCollection(GenericAPIView):
             )
         body = {
             "accepted": self.get_serializer(rows, many=True).data,
-            "rejected": [rejection_dict(rejection) for rejection in result.rejected],
+            "rejected": [rejection.as_dict() for rejection in result.rejected],
         }
         return Response(body, status=status.HTTP_200_OK if finished else status.HTTP_202_ACCEPTED)
 

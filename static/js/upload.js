@@ -13,7 +13,7 @@
       const name = document.createElement("strong");
       name.textContent = item.name || "Upload";
       li.appendChild(name);
-      li.appendChild(document.createTextNode(": " + item.error));
+      li.appendChild(document.createTextNode(": " + item.message));
       rejectedList.appendChild(li);
     });
   }
@@ -30,12 +30,12 @@
       try {
         body = await response.json();
       } catch (err) {
-        body = { accepted: [], rejected: [{ name: "", error: "The server answered " + response.status + "." }] };
+        body = { accepted: [], rejected: [{ name: "", message: "The server answered " + response.status + "." }] };
       }
       showRejected(body.rejected || []);
       (body.accepted || []).forEach(window.Results.upsert);
     } catch (err) {
-      showRejected([{ name: "", error: "The upload failed: " + err.message }]);
+      showRejected([{ name: "", message: "The upload failed: " + err.message }]);
     } finally {
       form.classList.remove("dropzone--busy");
       input.value = "";
