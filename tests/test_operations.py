@@ -6,11 +6,14 @@ import os
 import secrets
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
+from classification import services
 from classification.models import Classification, WorkerProcess
 from tests.conftest import REPO_DIR, image_bytes
 
@@ -59,6 +62,26 @@ def test_metrics_report_requests_classifications_and_queues(client, active_tiny_
     assert 'classifier_http_request_duration_seconds_count{method="POST",status="202",view="upload"}' in body
     assert "classifier_classification_seconds_bucket" in body
     assert "classifier_worker_processes_serving_active_model 0.0" in body
+
+
+def test_metrics_histogram_counts_worker_time_of_the_last_hour(client, active_tiny_model):
+    rows = [services.submit_image(data=image_bytes(color=(i, 9, 9)), original_name=f"{i}.jpg") for i in range(4)]
+    now = timezone.now()
+    for row, seconds in zip(rows, (0.004, 0.02, 0.3, 7.0)):
+        Classification.objects.filter(pk=row.pk).update(
+            status="done", started_at=now - timedelta(seconds=seconds), finished_at=now)
+    Classification.objects.filter(pk=rows[0].pk).update(
+        started_at=now - timedelta(hours=2, seconds=1), finished_at=now - timedelta(hours=2))  # outside the hour
+
+    body = client.get("/metrics").content.decode()
+
+    bucket = lambda le: f'classifier_classification_seconds_bucket{{le="{le}"}}'  # noqa: E731
+    assert f"{bucket('0.005')} 0.0" in body  # the 4 ms row finished two hours ago
+    assert f"{bucket('0.025')} 1.0" in body
+    assert f"{bucket('0.5')} 2.0" in body
+    assert f"{bucket('10.0')} 3.0" in body and f"{bucket('+Inf')} 3.0" in body
+    assert "classifier_classification_seconds_count 3.0" in body
+    assert "classifier_classification_seconds_sum 7.32" in body
 
 
 def test_production_settings_pass_the_deploy_check():
