@@ -66,6 +66,8 @@ class Predictor:
     ``export_dir`` caches the ONNX export, ``model_path`` (the model's file,
     when it came from one) saves re-saving it for the export, ``threads`` caps
     ONNX Runtime's threads as :func:`limit_tensorflow_threads` caps TensorFlow's.
+    A ``selection`` already made (a remote runtime, :mod:`ml.sagemaker`) is
+    served as it is, with no local model to check or choose a runtime for.
     """
 
     def __init__(
@@ -78,26 +80,29 @@ class Predictor:
         export_dir: str | Path | None = None,
         model_path: str | Path | None = None,
         threads: int | None = None,
+        selection: Selection | None = None,
     ):
-        outputs = output_count_of(model)
-        if outputs != len(metadata.class_names):
-            raise BundleError(
-                f"The model has {outputs} outputs but the metadata names "
-                f"{len(metadata.class_names)} classes ({', '.join(metadata.class_names)})."
-            )
         self.model = model
         self.metadata = metadata
         self.load_seconds = load_seconds
-        self.selection: Selection = select_runtime(
-            model,
-            validation_batch(metadata.input_size, metadata.preprocessing),
-            preference=runtime,
-            export_dir=export_dir,
-            model_path=model_path,
-            threads=threads,
-            reference=TensorFlowRuntime(model),
-        )
-        self._infer = self.selection.runtime
+        if selection is None:
+            outputs = output_count_of(model)
+            if outputs != len(metadata.class_names):
+                raise BundleError(
+                    f"The model has {outputs} outputs but the metadata names "
+                    f"{len(metadata.class_names)} classes ({', '.join(metadata.class_names)})."
+                )
+            selection = select_runtime(
+                model,
+                validation_batch(metadata.input_size, metadata.preprocessing),
+                preference=runtime,
+                export_dir=export_dir,
+                model_path=model_path,
+                threads=threads,
+                reference=TensorFlowRuntime(model),
+            )
+        self.selection: Selection = selection
+        self._infer = selection.runtime
 
     @classmethod
     def from_files(cls, model_path: str | Path, metadata: BundleMetadata, **options: Any) -> "Predictor":

@@ -77,9 +77,6 @@ class EndpointPredictor(Predictor):
     local predictor's; only the forward pass is remote.
     """
 
-    def __init__(self, endpoint_name: str, metadata: BundleMetadata, client=None):  # noqa: D107 - no local model
-        self.model = None
-        self.metadata = metadata
-        self.load_seconds = 0.0
-        self._infer = SageMakerRuntime(endpoint_name, len(metadata.class_names), client)
-        self.selection = Selection(self._infer)
+    def __init__(self, endpoint_name: str, metadata: BundleMetadata, client=None):
+        runtime = SageMakerRuntime(endpoint_name, len(metadata.class_names), client)
+        super().__init__(None, metadata, selection=Selection(runtime))
