@@ -163,16 +163,6 @@ def enqueue(classification_id: int) -> None:
 ModelLoader = Callable[[], tuple[Predictor, ModelVersion]]
 
 
-def classify_stored_image(classification_id: int, load_model: ModelLoader) -> Classification | None:
-    """Classify a stored image; safe to run twice for the same id.
-
-    ``load_model`` returns the worker's loaded predictor and its model version.
-    A finished row is left alone, so a redelivered task does no harm.
-    """
-    rows = classify_stored_images([classification_id], load_model)
-    return rows[0] if rows else None
-
-
 def classify_stored_images(classification_ids: Sequence[int], load_model: ModelLoader) -> list[Classification]:
     """Classify stored images together, in one model call; safe to run twice for the same ids.
 
@@ -181,10 +171,11 @@ def classify_stored_images(classification_ids: Sequence[int], load_model: ModelL
     ``classification.worker.take_queued``). Each row still stands alone:
     rows already done are left as they are (a redelivered task does no harm),
     a missing row is skipped, and an image that cannot be read fails only its
-    own row. Returns the rows that exist, in the order of the ids.
+    own row. ``load_model`` returns the worker's loaded predictor and its
+    model version. Returns the rows that exist, in the order of the ids.
     """
     ids = list(dict.fromkeys(classification_ids))
-    found = Classification.objects.select_related("model_version").in_bulk(ids)
+    found = _rows_by_id(ids)
     for missing in (pk for pk in ids if pk not in found):
         logger.warning("Classification %s no longer exists; nothing to do", missing)
     rows = [found[pk] for pk in ids if pk in found]
@@ -193,9 +184,7 @@ def classify_stored_images(classification_ids: Sequence[int], load_model: ModelL
         return rows
 
     started = timezone.now()
-    Classification.objects.filter(pk__in=[row.pk for row in pending]).update(
-        status=Classification.Status.RUNNING, started_at=started
-    )
+    _mark_running([row.pk for row in pending], started)
     try:
         predictor, version = load_model()
         outcomes = _predict_each(predictor, pending)
@@ -234,8 +223,16 @@ def warm_up_classification_queries() -> None:
     The newest row is read, if there is one; the update matches no row (ids start at 1).
     """
     newest = list(Classification.objects.order_by("-pk").values_list("pk", flat=True)[:1])
-    Classification.objects.select_related("model_version").in_bulk(newest or [0])
-    Classification.objects.filter(pk__in=[0]).update(status=Classification.Status.RUNNING, started_at=timezone.now())
+    _rows_by_id(newest or [0])
+    _mark_running([0], timezone.now())
+
+
+def _rows_by_id(ids: Sequence[int]) -> dict[int, Classification]:
+    return Classification.objects.select_related("model_version").in_bulk(ids)
+
+
+def _mark_running(ids: Sequence[int], started) -> None:
+    Classification.objects.filter(pk__in=ids).update(status=Classification.Status.RUNNING, started_at=started)
 
 
 # Only what classifying writes: a review saved meanwhile is kept.

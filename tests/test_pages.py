@@ -9,7 +9,7 @@ from django.urls import reverse
 from PIL import Image
 
 from classification.models import Classification
-from classification.services import classify_stored_image, submit_image
+from classification.services import classify_stored_images, submit_image
 from ml.predictor import Predictor
 from tests.conftest import image_bytes
 
@@ -20,7 +20,8 @@ pytestmark = pytest.mark.django_db
 def done_row(active_tiny_model, tiny_bundle):
     row = submit_image(data=image_bytes("PNG", size=(80, 60)), original_name="../../etc/photo.png")
     predictor = Predictor.from_bundle(tiny_bundle)
-    return classify_stored_image(row.pk, load_model=lambda: (predictor, active_tiny_model))
+    [classified] = classify_stored_images([row.pk], load_model=lambda: (predictor, active_tiny_model))
+    return classified
 
 
 def test_banner_names_the_model_and_its_sample_accuracy(client, active_tiny_model):
