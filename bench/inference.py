@@ -48,7 +48,8 @@ def main() -> None:
 
     import os
 
-    from ml.architectures import PRESETS as ARCHITECTURES, build_model
+    from ml.architectures import build_model
+    from ml.config import ARCHITECTURES
     from ml.bundle import BundleMetadata, read_metadata
     from ml.keras_io import load_model
 
@@ -108,7 +109,8 @@ def main() -> None:
 def measure(name, model, metadata, images, threads, budget):
     from ml.predictor import Predictor
     from ml.preprocessing import prepare_batch
-    from ml.runtimes import ExportError, OnnxRuntime, TensorFlowRuntime, as_probabilities, export_onnx
+    from ml.onnx_export import ExportError, export_onnx
+    from ml.runtimes import OnnxRuntime, TensorFlowRuntime, as_probabilities
 
     batch = prepare_batch(images, metadata.input_size, metadata.preprocessing)
     batch = np.concatenate([batch] * (1 + max(BATCHES) // len(batch)))[: max(BATCHES)]

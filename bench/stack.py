@@ -71,9 +71,9 @@ class Stack:
             from django.core.management import call_command
 
             call_command("migrate", verbosity=0)
-            from classification import model_registry
+            from classification.registry import versions
 
-            self.version = model_registry.import_bundle(self.bundle, activate_now=True)
+            self.version = versions.import_bundle(self.bundle, activate_now=True)
         except BaseException:
             self.__exit__(None, None, None)
             raise

@@ -182,9 +182,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         bundle = args.bundle or light_bundle(Path(scratch))
         with Stack(bundle=bundle, database=args.database) as stack:
-            from classification import services
+            from classification.intake import submission
 
-            templates = [services.submit_image(data=data, original_name=f"template-{i}") for i, data in enumerate(images)]
+            templates = [submission.submit_image(data=data, original_name=f"template-{i}") for i, data in enumerate(images)]
             stack.purge_queue()
             results = []
             for processes, batch, wait_ms in configs:

@@ -1,36 +1,58 @@
-"""Celery tasks: thin wrappers that hand row ids to the services.
+"""Celery's side of the house: thin tasks, and the worker-process signals they rely on.
 
-``acks_late`` with ``reject_on_worker_lost``: a worker that dies mid-task
-leaves the message on the queue for another worker, and the service is
-idempotent, so a redelivered classification is finished, not duplicated.
+Tasks hand row ids to the services and nothing else. ``acks_late`` with
+``reject_on_worker_lost``: a worker that dies mid-task leaves the message on
+the queue for another worker, and the services are idempotent, so a
+redelivered classification is finished, not duplicated. ``classify_image``
+also classifies the images queued behind it in the same model call (a
+micro-batch, :mod:`classification.serving.batching`); their messages are
+acknowledged only after their rows are saved, so they keep the same guarantee.
 
-``classify_image`` also classifies the images queued behind it, in the same
-model call (a micro-batch); their messages are acknowledged only after their
-rows are saved, so they keep the same guarantee (see ``worker.queued_companions``).
+Task names come from :mod:`classification.queueing`, the only other module
+that knows Celery; nothing else imports this one (the worker finds it).
 """
 
 from celery import shared_task
+from celery.signals import worker_init, worker_process_init
 
-from classification import services, worker
+from classification import queueing
+from classification.serving import batching, classify, process_model, recovery
+from classification.training import execution
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=queueing.CLASSIFY_IMAGE, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def classify_image(classification_id: int) -> None:
-    with worker.queued_companions() as companions:
-        services.classify_stored_images([classification_id, *companions], load_model=worker.ensure_loaded)
+    with batching.queued_companions() as companions:
+        classify.classify_stored_images([classification_id, *companions], load_model=process_model.ensure_loaded)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=queueing.TRAIN_MODEL, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def train_model(training_run_id: int) -> None:
-    """Runs on the ``training`` queue (see CELERY_TASK_ROUTES), never beside classifications."""
-    from classification import training
-
-    training.run_training(training_run_id)
+    """Runs on the training queue, never beside classifications."""
+    execution.run_training(training_run_id)
 
 
-@shared_task(ignore_result=True)
+@shared_task(name=queueing.REQUEUE_STUCK, ignore_result=True)
 def requeue_stuck() -> dict:
     """Run by beat every minute: queue again what a lost message or a dead worker left behind."""
-    from classification import recovery
-
     return recovery.requeue_stuck()
+
+
+@worker_init.connect
+def _connect_process_start_after_celerys_django_cleanup(**_kwargs) -> None:
+    """Connect the model load behind Celery's own Django fix-up.
+
+    The fix-up connects its ``worker_process_init`` receiver when ``worker_init``
+    is sent (its own ``worker_init`` receiver runs before this one, connected
+    when the app was made); in each new process it closes the database
+    connections and the connection pool, assuming the parent opened them. Run
+    before it, the load's warm-up would lose its pooled connection and the
+    first task would open a new one, cold. The solo pool sends
+    ``worker_process_init`` too.
+    """
+    worker_process_init.connect(_start_process, weak=False, dispatch_uid=f"{__name__}.start_process")
+
+
+def _start_process(**_kwargs) -> None:
+    if queueing.this_worker_classifies():  # a training worker needs no model
+        process_model.load_at_process_start()

@@ -2,7 +2,9 @@
 
 Only configuration lives here. TensorFlow is never imported by this module or
 anything the prefork parent imports: the model is loaded in each child process
-by the ``worker_process_init`` handler in ``classification.worker``.
+(``classification.tasks`` connects ``worker_process_init`` to
+``classification.serving.process_model``). Task names, queues and the beat
+schedule are ``classification.queueing``'s.
 """
 
 import os

@@ -57,7 +57,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "classification.middleware.RequestTimingMiddleware",
+    "classification.ops.middleware.RequestTimingMiddleware",
 ]
 
 ROOT_URLCONF = "classifier_site.urls"
@@ -73,7 +73,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "classification.context_processors.active_model",
+                "classification.web.context_processors.active_model",
             ],
         },
     },
@@ -184,14 +184,6 @@ else:
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="classify")
 # Training gets its own queue and worker, so a long training never delays a classification.
 CELERY_TRAINING_QUEUE = env("CELERY_TRAINING_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-training")
-CELERY_TASK_ROUTES = {"classification.tasks.train_model": {"queue": CELERY_TRAINING_QUEUE}}
-# Celery beat (one per deployment; `make run` embeds it in the training worker).
-CELERY_BEAT_SCHEDULE = {
-    "requeue-stuck-classifications": {
-        "task": "classification.tasks.requeue_stuck",
-        "schedule": env.float("CLASSIFIER_SWEEP_INTERVAL_SECONDS", default=60.0),
-    },
-}
 # Both declared: a bare `celery worker` serves both; `make run` starts one worker per queue.
 CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(CELERY_TRAINING_QUEUE))
 CELERY_TASK_ACKS_LATE = True
@@ -216,6 +208,8 @@ CLASSIFIER = {
     # The sweeper re-queues classifications queued or running longer than this, up to MAX_ATTEMPTS times.
     "STUCK_AFTER_SECONDS": env.int("CLASSIFIER_STUCK_AFTER_SECONDS", default=300),
     "MAX_ATTEMPTS": env.int("CLASSIFIER_MAX_ATTEMPTS", default=3),
+    # How often Celery beat runs the sweeper (one beat per deployment; `make run` embeds it in the training worker).
+    "SWEEP_INTERVAL_SECONDS": env.float("CLASSIFIER_SWEEP_INTERVAL_SECONDS", default=60.0),
     # Webcam sockets: frames a client may have queued at once, and a frame's byte limit.
     "WEBCAM_MAX_IN_FLIGHT": env.int("CLASSIFIER_WEBCAM_MAX_IN_FLIGHT", default=2),
     "WEBCAM_MAX_FRAME_BYTES": env.int("CLASSIFIER_WEBCAM_MAX_FRAME_BYTES", default=2 * 1024 * 1024),
@@ -324,7 +318,7 @@ LOGIN_URL = "admin:login"
 if CLASSIFIER_REQUIRE_LOGIN:
     MIDDLEWARE.insert(
         MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
-        "classification.middleware.LoginRequiredMiddleware",
+        "classification.ops.middleware.LoginRequiredMiddleware",
     )
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

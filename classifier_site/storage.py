@@ -1,4 +1,4 @@
-"""The S3 storage configuration, in one place for the settings and the tests."""
+"""The S3 configuration, in one place for the settings, the tests and the code that reaches S3 directly."""
 
 from __future__ import annotations
 
@@ -37,3 +37,16 @@ def s3_storage(
             ),
         },
     }
+
+
+def s3_client():
+    """A boto3 S3 client for the configured endpoint and region (training data, exports).
+
+    The one place the house builds one from its settings; the client itself is
+    :func:`ml.s3sync.s3_client`, on the standard AWS credential chain.
+    """
+    from django.conf import settings
+
+    from ml import s3sync
+
+    return s3sync.s3_client(endpoint_url=settings.AWS_S3_ENDPOINT_URL, region_name=settings.AWS_S3_REGION_NAME)

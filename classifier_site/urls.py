@@ -7,5 +7,5 @@ urlpatterns = [
     path("api/v1/", include("classification.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("", include("classification.urls")),
+    path("", include("classification.web.urls")),
 ]

@@ -1,7 +1,7 @@
-"""Model presets: small functions that build a Keras classifier, top to bottom.
+"""Architectures: small functions that build a Keras classifier, top to bottom.
 
 Every model takes pixels already scaled by :func:`ml.preprocessing.scale_pixels`
-(in the mode its preset names), because :class:`ml.predictor.Predictor` scales
+(in the mode :data:`ml.config.ARCHITECTURES` names for it), because :class:`ml.predictor.Predictor` scales
 before calling the model; augmentation happens outside the model, in the
 training pipeline, so a saved model holds nothing that acts only in training
 except dropout.
@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+
+from ml.config import ARCHITECTURES
 
 FEATURES_LAYER = "features"
 
@@ -30,21 +31,13 @@ class WeightsUnavailableError(RuntimeError):
     """Pretrained weights that cannot be had here, with what to do instead."""
 
 
-@dataclass(frozen=True)
-class Preset:
-    build: Callable[..., Any]
-    preprocessing: str  # a mode of ml.preprocessing.scale_pixels
-    default_size: int
-    min_size: int
-
-
 def basic_cnn(num_classes: int, img_size: int = 128, weights: str | None = None, fine_tune: int = 0, dropout: float = 0.2):
     """Three convolution blocks and a small dense head, trained from scratch.
 
     ``weights`` may be a path to weights of this same model (say, a previous
     run); there is no pretrained version, so ``"imagenet"`` is refused. With no
     backbone, every layer trains and ``fine_tune`` is accepted only so that all
-    presets share one signature.
+    architectures share one signature.
     """
     import keras
     from keras import layers
@@ -110,28 +103,18 @@ def mobilenet_v2(num_classes: int, img_size: int = 224, weights: str | None = "i
     return keras.Model(inputs, outputs, name="mobilenet_v2")
 
 
-PRESETS: dict[str, Preset] = {
-    "basic_cnn": Preset(basic_cnn, preprocessing="rescale", default_size=128, min_size=8),
-    "vgg16": Preset(vgg16, preprocessing="vgg16", default_size=224, min_size=32),
-    "mobilenet_v2": Preset(mobilenet_v2, preprocessing="mobilenet", default_size=224, min_size=32),
-}
+#: The builder of each architecture of :data:`ml.config.ARCHITECTURES`.
+BUILDERS: dict[str, Callable[..., Any]] = {"basic_cnn": basic_cnn, "vgg16": vgg16, "mobilenet_v2": mobilenet_v2}
 
 
 def build_model(arch: str, num_classes: int, img_size: int, weights: str | None, fine_tune: int = 0, dropout: float = 0.2):
-    """Build a preset by name, checking what Keras would reject less clearly."""
-    if arch not in PRESETS:
-        raise ValueError(f"Unknown architecture {arch!r}; expected one of {', '.join(PRESETS)}.")
-    preset = PRESETS[arch]
-    if img_size < preset.min_size:
-        raise ValueError(f"{arch} needs images of at least {preset.min_size} px, got {img_size}.")
-    return preset.build(num_classes, img_size=img_size, weights=weights, fine_tune=fine_tune, dropout=dropout)
-
-
-def normalise_weights(value: str | None) -> str | None:
-    """The CLI spelling of ``weights`` ("none", "imagenet", a path) as the API takes it."""
-    if value is None or str(value).lower() in ("", "none", "null", "random"):
-        return None
-    return "imagenet" if str(value).lower() == "imagenet" else str(value)
+    """Build an architecture by name, checking what Keras would reject less clearly."""
+    if arch not in BUILDERS:
+        raise ValueError(f"Unknown architecture {arch!r}; expected one of {', '.join(BUILDERS)}.")
+    min_size = ARCHITECTURES[arch].min_size
+    if img_size < min_size:
+        raise ValueError(f"{arch} needs images of at least {min_size} px, got {img_size}.")
+    return BUILDERS[arch](num_classes, img_size=img_size, weights=weights, fine_tune=fine_tune, dropout=dropout)
 
 
 # --- backbone weights ----------------------------------------------------------------------

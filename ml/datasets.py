@@ -19,10 +19,11 @@ import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
-from ml.preprocessing import open_image, resize_to_input
+from ml.preprocessing import input_pixels
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -43,8 +44,12 @@ class ImageFolder:
     labels: np.ndarray  # int, index into class_names
 
     def counts(self, indices: np.ndarray | None = None) -> dict[str, int]:
-        labels = self.labels if indices is None else self.labels[indices]
-        return {name: int((labels == i).sum()) for i, name in enumerate(self.class_names)}
+        return class_counts(self.labels if indices is None else self.labels[indices], self.class_names)
+
+
+def class_counts(labels: np.ndarray, class_names: Sequence[str]) -> dict[str, int]:
+    """Images per class name, for integer ``labels`` indexing ``class_names``."""
+    return {name: int((labels == i).sum()) for i, name in enumerate(class_names)}
 
 
 @dataclass
@@ -114,7 +119,7 @@ def _part_size(total: int, available: int, fraction: float) -> int:
 
 
 def load_pixels(files: list[Path], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Decode and resize images through :mod:`ml.preprocessing`, as serving does.
+    """Decode and resize images with :func:`ml.preprocessing.input_pixels`, as serving does.
 
     Returns uint8 pixels (N, size, size, 3) and the indices of the files that
     decoded. An unreadable file is skipped with a warning: one corrupt photo
@@ -123,11 +128,10 @@ def load_pixels(files: list[Path], size: int) -> tuple[np.ndarray, np.ndarray]:
     pixels, kept = [], []
     for index, path in enumerate(files):
         try:
-            image = open_image(path)
+            pixels.append(input_pixels(path, size))
         except Exception as exc:  # Pillow raises many types for a bad file; all mean "skip it".
             warnings.warn(f"Skipping unreadable image {path}: {exc}", stacklevel=2)
             continue
-        pixels.append(resize_to_input(image, size).round().astype(np.uint8))
         kept.append(index)
     if not pixels:
         return np.zeros((0, size, size, 3), dtype=np.uint8), np.zeros(0, dtype=np.int64)

@@ -24,7 +24,8 @@ from ml.datasets import build_demo_dataset
 from ml.synth import VERSION as SYNTH_VERSION
 from ml.evaluate import evaluate_bundle
 from ml.reports import classification_report_text, write_evaluation_reports, write_json
-from ml.train import TrainConfig, print_progress, train
+from ml.config import TrainConfig
+from ml.train import print_progress, train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS_FILE = "mobilenet_v2_1.0_imagenet_notop.weights.h5"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ml.bundle import BundleError
+from ml.errors import first_line
 
 KERAS_SUFFIXES = (".keras",)
 LEGACY_HDF5_SUFFIXES = (".h5", ".hdf5")
@@ -91,15 +92,10 @@ def load_model(path: str | Path) -> Any:
     except BundleError:
         raise
     except Exception as exc:  # Keras raises many types for a bad file; all mean "not a model".
-        raise BundleError(f"{path.name} is not a loadable Keras model: {_first_line(exc)}") from exc
+        raise BundleError(f"{path.name} is not a loadable Keras model: {first_line(exc)}") from exc
     if not hasattr(model, "predict"):
         raise BundleError(f"{path.name} holds no Keras model (found {type(model).__name__}).")
     return model
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
 
 
 def input_size_of(model: Any) -> int | None:

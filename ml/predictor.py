@@ -6,7 +6,7 @@ tracing the graph, exporting and checking a faster runtime), classifying is
 cheap. :meth:`Predictor.warm_up` classifies one encoded image right after
 loading so the first real image is not the slow one.
 
-Which runtime runs the model is :mod:`ml.runtimes`' choice: workers ask for
+Which runtime runs the model is :mod:`ml.runtime_choice`'s decision: workers ask for
 ``"auto"`` (the fastest runtime that matches Keras); training and evaluation
 keep the default, Keras' own traced forward pass, and never export anything.
 """
@@ -25,7 +25,8 @@ import numpy as np
 from ml.bundle import MODEL_FILENAME, BundleError, BundleMetadata, read_metadata
 from ml.keras_io import load_model, output_count_of, quiet_tensorflow
 from ml.preprocessing import ImageSource, prepare_batch
-from ml.runtimes import TENSORFLOW, Selection, TensorFlowRuntime, as_probabilities, select_runtime, validation_batch
+from ml.runtime_choice import Selection, select_runtime, validation_batch
+from ml.runtimes import TENSORFLOW, TensorFlowRuntime, as_probabilities
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Predictor:
     """A loaded model with the metadata that says how to feed it.
 
     ``runtime`` is ``"tensorflow"`` (Keras' traced forward pass), ``"auto"``
-    or ``"onnxruntime"`` (see :func:`ml.runtimes.select_runtime`);
+    or ``"onnxruntime"`` (see :func:`ml.runtime_choice.select_runtime`);
     ``export_dir`` caches the ONNX export, ``model_path`` (the model's file,
     when it came from one) saves re-saving it for the export, ``threads`` caps
     ONNX Runtime's threads as :func:`limit_tensorflow_threads` caps TensorFlow's.
@@ -74,7 +75,6 @@ class Predictor:
         self,
         model: Any,
         metadata: BundleMetadata,
-        load_seconds: float = 0.0,
         *,
         runtime: str = TENSORFLOW,
         export_dir: str | Path | None = None,
@@ -84,7 +84,6 @@ class Predictor:
     ):
         self.model = model
         self.metadata = metadata
-        self.load_seconds = load_seconds
         if selection is None:
             outputs = output_count_of(model)
             if outputs != len(metadata.class_names):
@@ -106,9 +105,7 @@ class Predictor:
 
     @classmethod
     def from_files(cls, model_path: str | Path, metadata: BundleMetadata, **options: Any) -> "Predictor":
-        started = time.perf_counter()
-        model = load_model(model_path)
-        return cls(model, metadata, load_seconds=time.perf_counter() - started, model_path=model_path, **options)
+        return cls(load_model(model_path), metadata, model_path=model_path, **options)
 
     @classmethod
     def from_bundle(cls, directory: str | Path, **options: Any) -> "Predictor":

@@ -1,11 +1,20 @@
 """The one preprocessing path shared by training, evaluation and serving.
 
-A model only sees what this module produces: an RGB image, squashed to the
-model's square input size with bilinear resampling, then scaled the way its
-backbone expects. Training and the workers both call :func:`prepare_batch`, so
-a photo classified in production is prepared exactly as the training photos
-were. Only NumPy and Pillow are used here: the web process validates uploads
-with :func:`open_image` without ever importing TensorFlow.
+A model only sees what this module produces, in two stages:
+
+1. :func:`input_pixels`: decode an image (bytes, a path or a PIL image), make
+   it upright RGB and squash it to the model's square input size with bilinear
+   resampling: ``uint8`` pixels. Training decodes its files once through it and
+   caches the pixels; serving decodes each upload through it.
+2. :func:`scale_pixels`: scale a float batch of those pixels the way the
+   model's backbone expects. Training applies it in its ``tf.data`` pipeline,
+   after augmentation; serving and evaluation apply it to the stacked batch.
+
+:func:`prepare_batch` is the two stages for serving; training composes the same
+two functions around its augmentation, and a test feeds the same files
+(every Pillow mode, EXIF rotation) through both paths and compares the arrays.
+Only NumPy and Pillow are used here: the web process validates uploads with
+:func:`open_image` without ever importing TensorFlow.
 """
 
 from __future__ import annotations
@@ -19,8 +28,13 @@ from PIL import Image, ImageOps
 
 ImageSource = Union[bytes, bytearray, memoryview, str, Path, Image.Image]
 
-#: How pixel values (0..255 floats) become model inputs, by name.
-PREPROCESSING_MODES = ("mobilenet", "rescale", "vgg16", "none")
+#: How pixel values (0..255 floats) become model inputs: each mode's name and what it does.
+PREPROCESSING_MODES = {
+    "mobilenet": "Scale to [-1, 1] (MobileNet)",
+    "rescale": "Scale to [0, 1]",
+    "vgg16": "Caffe BGR mean subtraction (VGG16)",
+    "none": "Raw 0..255 pixels",
+}
 
 # Caffe-style ImageNet means (BGR), as keras.applications.vgg16.preprocess_input uses.
 _VGG_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
@@ -88,16 +102,17 @@ def scale_pixels(batch: np.ndarray, mode: str) -> np.ndarray:
     )
 
 
-def resize_to_input(image: Image.Image, size: int) -> np.ndarray:
-    """Squash an RGB image to ``size``×``size`` and return float32 pixels (0..255)."""
+def input_pixels(source: ImageSource, size: int) -> np.ndarray:
+    """Stage 1: decode ``source`` and squash it to ``size``×``size`` upright RGB ``uint8`` pixels."""
+    image = open_image(source)
     if image.size != (size, size):
         image = image.resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(image, dtype=np.float32)
+    return np.asarray(image, dtype=np.uint8)
 
 
 def prepare_batch(sources: Iterable[ImageSource], size: int, mode: str) -> np.ndarray:
-    """Turn images (bytes, paths or PIL images) into one model-ready batch."""
-    pixels = [resize_to_input(open_image(source), size) for source in sources]
+    """Both stages for a batch of images (bytes, paths or PIL images): model-ready float32 inputs."""
+    pixels = [input_pixels(source, size) for source in sources]
     if not pixels:
         return np.zeros((0, size, size, 3), dtype=np.float32)
-    return scale_pixels(np.stack(pixels), mode).astype(np.float32, copy=False)
+    return scale_pixels(np.stack(pixels).astype(np.float32), mode).astype(np.float32, copy=False)

@@ -13,7 +13,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+    """Matplotlib's pyplot on the Agg backend (no display), for every chart this project draws."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -31,7 +32,7 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 def save_training_curves(history: Mapping[str, Sequence[float]], path: str | Path) -> Path:
     """Accuracy and loss per epoch, training beside validation."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
     for axis, metric in zip(axes, ("accuracy", "loss")):
         for prefix, style in (("", "-"), ("val_", "--")):
@@ -56,7 +57,7 @@ def save_confusion_matrix(
 
     Normalised by row, so each cell reads as "share of this class predicted as".
     """
-    plt = _pyplot()
+    plt = pyplot()
     counts = np.asarray(matrix, dtype=np.float64)
     values = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1) if normalise else counts
     figure, axis = plt.subplots(figsize=(1.6 * len(class_names) + 2, 1.4 * len(class_names) + 1.5))

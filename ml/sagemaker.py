@@ -16,7 +16,7 @@ import numpy as np
 
 from ml.bundle import BundleError, BundleMetadata
 from ml.predictor import Predictor
-from ml.runtimes import Selection
+from ml.runtime_choice import Selection
 
 SAGEMAKER = "sagemaker"
 

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw
 
 from ml.preprocessing import open_image
+from ml.synth_drawing import jitter, paste, perspective, photo_finish, pick, shade, side_shading
 
 # Delivery-bag surfaces seen in real Uber Eats photos, as RGB anchors to jitter.
 BAG_COLOURS = {
@@ -43,15 +44,12 @@ LOGO_INK = {
     "plain": [(UBER_DARK, EATS_GREEN), (UBER_DARK, (62, 176, 60))],
 }
 
-# Scene kinds and how often each is drawn.
-SCENES_V1 = (("bag_on_photo", 0.55), ("bag_on_plain", 0.2), ("logo_on_plain", 0.15), ("sign_on_photo", 0.1))
-# Version 2 adds the insulated cube backpack couriers carry, on its own over a
-# photo and strapped behind a bicycle, the two commonest Uber Eats street scenes.
-SCENES_V2 = (
+# Scene kinds and how often each is drawn. Version 2 added the insulated cube backpack couriers
+# carry, on its own over a photo and strapped behind a bicycle, the two commonest Uber Eats street scenes.
+SCENES = (
     ("bag_on_photo", 0.3), ("backpack_on_photo", 0.2), ("bike_delivery", 0.15),
     ("bag_on_plain", 0.13), ("logo_on_plain", 0.12), ("sign_on_photo", 0.1),
 )
-SCENES = SCENES_V2
 #: Bumped whenever the images drawn for a (seed, index) change, so cached datasets are rebuilt.
 VERSION = 2
 
@@ -121,25 +119,25 @@ def synthesise_one(
     scene = names[rng.choice(len(names), p=np.array(weights) / sum(weights))]
     if scene == "backpack_on_photo":
         canvas = _background_photo(rng, backgrounds)
-        _paste(canvas, _cube_backpack(rng, logos), rng, scale=(0.3, 0.75))
+        paste(canvas, _cube_backpack(rng, logos), rng, scale=(0.3, 0.75))
     elif scene == "bike_delivery":
         canvas = _background_photo(rng, backgrounds)
-        _paste(canvas, _bike_with_backpack(rng, logos), rng, scale=(0.55, 0.95))
+        paste(canvas, _bike_with_backpack(rng, logos), rng, scale=(0.55, 0.95))
     elif scene == "bag_on_photo":
         canvas = _background_photo(rng, backgrounds)
         for _ in range(1 if rng.random() < 0.8 else 2):
-            _paste(canvas, _bag(rng, logos), rng, scale=(0.3, 0.7))
+            paste(canvas, _bag(rng, logos), rng, scale=(0.3, 0.7))
     elif scene == "bag_on_plain":
         canvas = _plain_background(rng)
-        _paste(canvas, _bag(rng, logos), rng, scale=(0.5, 0.85))
+        paste(canvas, _bag(rng, logos), rng, scale=(0.5, 0.85))
     elif scene == "logo_on_plain":
         canvas, colour = _logo_background(rng)
-        logo = inked(logos[rng.integers(len(logos))], *_pick(rng, LOGO_INK[colour]))
-        _paste(canvas, _perspective(logo, rng, strength=0.05), rng, scale=(0.55, 0.95))
+        logo = inked(logos[rng.integers(len(logos))], *pick(rng, LOGO_INK[colour]))
+        paste(canvas, perspective(logo, rng, strength=0.05), rng, scale=(0.55, 0.95))
     else:
         canvas = _background_photo(rng, backgrounds)
-        _paste(canvas, _sign(rng, logos), rng, scale=(0.25, 0.55))
-    return _photo_finish(canvas, rng)
+        paste(canvas, _sign(rng, logos), rng, scale=(0.25, 0.55))
+    return photo_finish(canvas, rng)
 
 
 # --- scene parts ---------------------------------------------------------------------------
@@ -147,29 +145,29 @@ def synthesise_one(
 
 def _bag(rng: np.random.Generator, logos: Sequence[Logo]) -> Image.Image:
     """A delivery bag, box or backpack with the logo printed on it (RGBA)."""
-    colour_name = _pick(rng, list(BAG_COLOURS))
-    base = _jitter(_pick(rng, BAG_COLOURS[colour_name]), rng, 18)
+    colour_name = pick(rng, list(BAG_COLOURS))
+    base = jitter(pick(rng, BAG_COLOURS[colour_name]), rng, 18)
     width = int(rng.integers(220, 320))
     height = int(width * rng.uniform(0.8, 1.35))
-    shape = _pick(rng, ["box", "paper_bag", "backpack"])
+    shape = pick(rng, ["box", "paper_bag", "backpack"])
     bag = Image.new("RGBA", (width, height + height // 4), (0, 0, 0, 0))
     draw = ImageDraw.Draw(bag)
     top = height // 4
     if shape == "backpack":
-        strap = _shade(base, 0.6)
+        strap = shade(base, 0.6)
         draw.rounded_rectangle([width * 0.2, 0, width * 0.8, top * 2], radius=width // 8, outline=strap + (255,), width=8)
         draw.rounded_rectangle([0, top, width - 1, top + height - 1], radius=width // 10, fill=base + (255,))
     elif shape == "paper_bag":
-        draw.arc([width * 0.3, top * 0.2, width * 0.7, top * 1.8], 180, 360, fill=_shade(base, 0.55) + (255,), width=6)
+        draw.arc([width * 0.3, top * 0.2, width * 0.7, top * 1.8], 180, 360, fill=shade(base, 0.55) + (255,), width=6)
         draw.rectangle([0, top, width - 1, top + height - 1], fill=base + (255,))
-        draw.line([0, top + 12, width, top + 12], fill=_shade(base, 0.85) + (255,), width=3)
+        draw.line([0, top + 12, width, top + 12], fill=shade(base, 0.85) + (255,), width=3)
     else:
-        draw.polygon([(0, top), (width * 0.15, top * 0.4), (width * 0.85, top * 0.4), (width - 1, top)], fill=_shade(base, 1.15) + (255,))
+        draw.polygon([(0, top), (width * 0.15, top * 0.4), (width * 0.85, top * 0.4), (width - 1, top)], fill=shade(base, 1.15) + (255,))
         draw.rectangle([0, top, width - 1, top + height - 1], fill=base + (255,))
-    _side_shading(bag, rng)
+    side_shading(bag, rng)
 
     logo_source = logos[rng.integers(len(logos))]
-    logo = inked(logo_source, *_pick(rng, LOGO_INK[colour_name]))
+    logo = inked(logo_source, *pick(rng, LOGO_INK[colour_name]))
     logo_width = int(width * rng.uniform(0.45, 0.85))
     logo = logo.resize((logo_width, max(1, round(logo.height * logo_width / logo.width))), Image.Resampling.LANCZOS)
     if logo.height > height * 0.8:
@@ -177,13 +175,13 @@ def _bag(rng: np.random.Generator, logos: Sequence[Logo]) -> Image.Image:
     x = (width - logo.width) // 2 + int(rng.integers(-width // 12, width // 12 + 1))
     y = top + int((height - logo.height) * rng.uniform(0.2, 0.6))
     bag.alpha_composite(logo, (max(0, x), max(0, y)))
-    return _perspective(bag, rng, strength=0.12)
+    return perspective(bag, rng, strength=0.12)
 
 
 def _cube_backpack(rng: np.random.Generator, logos: Sequence[Logo]) -> Image.Image:
     """The insulated cube backpack of a courier: front face with the logo, top and side in shade."""
-    colour_name = _pick(rng, ["green", "green", "black"])
-    base = _jitter(_pick(rng, BAG_COLOURS[colour_name]), rng, 15)
+    colour_name = pick(rng, ["green", "green", "black"])
+    base = jitter(pick(rng, BAG_COLOURS[colour_name]), rng, 15)
     width = int(rng.integers(200, 300))
     height = int(width * rng.uniform(0.85, 1.15))
     depth_x, depth_y = int(width * rng.uniform(0.1, 0.3)), int(width * rng.uniform(0.08, 0.25))
@@ -196,15 +194,15 @@ def _cube_backpack(rng: np.random.Generator, logos: Sequence[Logo]) -> Image.Ima
     top = [(x0, y0), (x1, y0), (x1 + shift, 0), (x0 + shift, 0)]
     side_x = x0 if side_left else x1
     side = [(side_x, y0), (side_x, y1), (side_x + shift, y1 - depth_y), (side_x + shift, y0 - depth_y)]
-    draw.polygon(top, fill=_shade(base, rng.uniform(1.05, 1.3)) + (255,))
-    draw.polygon(side, fill=_shade(base, rng.uniform(0.55, 0.8)) + (255,))
+    draw.polygon(top, fill=shade(base, rng.uniform(1.05, 1.3)) + (255,))
+    draw.polygon(side, fill=shade(base, rng.uniform(0.55, 0.8)) + (255,))
     draw.rectangle([x0, y0, x1, y1], fill=base + (255,))
-    seam = _shade(base, 0.6) + (255,)
+    seam = shade(base, 0.6) + (255,)
     draw.line([(x0, y0), (x1, y0)], fill=seam, width=3)
     if rng.random() < 0.5:  # reflective strip along the bottom
         strip = int(height * rng.uniform(0.04, 0.08))
-        draw.rectangle([x0, y1 - 2 * strip, x1, y1 - strip], fill=_jitter((200, 200, 200), rng, 30) + (255,))
-    logo = inked(logos[rng.integers(len(logos))], *_pick(rng, LOGO_INK[colour_name]))
+        draw.rectangle([x0, y1 - 2 * strip, x1, y1 - strip], fill=jitter((200, 200, 200), rng, 30) + (255,))
+    logo = inked(logos[rng.integers(len(logos))], *pick(rng, LOGO_INK[colour_name]))
     logo_width = int(width * rng.uniform(0.5, 0.85))
     logo = logo.resize((logo_width, max(1, round(logo.height * logo_width / logo.width))), Image.Resampling.LANCZOS)
     if logo.height > height * 0.7:
@@ -212,8 +210,8 @@ def _cube_backpack(rng: np.random.Generator, logos: Sequence[Logo]) -> Image.Ima
     lx = x0 + (width - logo.width) // 2 + int(rng.integers(-width // 16, width // 16 + 1))
     ly = y0 + int((height - logo.height) * rng.uniform(0.25, 0.55))
     bag.alpha_composite(logo, (max(0, lx), max(0, ly)))
-    _side_shading(bag, rng)
-    return _perspective(bag, rng, strength=0.1)
+    side_shading(bag, rng)
+    return perspective(bag, rng, strength=0.1)
 
 
 def _bike_with_backpack(rng: np.random.Generator, logos: Sequence[Logo]) -> Image.Image:
@@ -226,7 +224,7 @@ def _bike_with_backpack(rng: np.random.Generator, logos: Sequence[Logo]) -> Imag
     height = box.height + int(wheel * 1.6)
     image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
-    frame = _jitter(_pick(rng, [(30, 30, 30), (90, 90, 95), (160, 30, 30), (30, 60, 140), (220, 220, 220)]), rng, 20) + (255,)
+    frame = jitter(pick(rng, [(30, 30, 30), (90, 90, 95), (160, 30, 30), (30, 60, 140), (220, 220, 220)]), rng, 20) + (255,)
     tyre = (25, 25, 25, 255)
     ground = height - 2
     rear = (wheel // 2 + 4, ground - wheel // 2)
@@ -257,11 +255,11 @@ def _bike_with_backpack(rng: np.random.Generator, logos: Sequence[Logo]) -> Imag
 
 def _sign(rng: np.random.Generator, logos: Sequence[Logo]) -> Image.Image:
     """The logo on a light panel: a shop sign, a poster, a screen."""
-    logo = inked(logos[rng.integers(len(logos))], *_pick(rng, LOGO_INK["plain"]))
+    logo = inked(logos[rng.integers(len(logos))], *pick(rng, LOGO_INK["plain"]))
     pad = int(logo.width * rng.uniform(0.05, 0.25))
-    panel = Image.new("RGBA", (logo.width + 2 * pad, logo.height + 2 * pad), _jitter(WHITE, rng, 12) + (255,))
+    panel = Image.new("RGBA", (logo.width + 2 * pad, logo.height + 2 * pad), jitter(WHITE, rng, 12) + (255,))
     panel.alpha_composite(logo, (pad, pad))
-    return _perspective(panel, rng, strength=0.15)
+    return perspective(panel, rng, strength=0.15)
 
 
 def _background_photo(rng: np.random.Generator, backgrounds: Sequence[str | Path]) -> Image.Image:
@@ -271,7 +269,7 @@ def _background_photo(rng: np.random.Generator, backgrounds: Sequence[str | Path
 def _plain_background(rng: np.random.Generator) -> Image.Image:
     """A studio-like wall: light, gently graded top to bottom."""
     size = (int(rng.integers(224, 320)), int(rng.integers(224, 320)))
-    top = np.array(_jitter((235, 232, 225), rng, 20), dtype=np.float32)
+    top = np.array(jitter((235, 232, 225), rng, 20), dtype=np.float32)
     bottom = top * rng.uniform(0.75, 1.0)
     ramp = np.linspace(0, 1, size[1], dtype=np.float32)[:, None, None]
     pixels = top * (1 - ramp) + bottom * ramp
@@ -281,78 +279,11 @@ def _plain_background(rng: np.random.Generator) -> Image.Image:
 def _logo_background(rng: np.random.Generator) -> tuple[Image.Image, str]:
     """A flat brand background and the ink set that reads on it."""
     size = (int(rng.integers(224, 320)), int(rng.integers(180, 320)))
-    colour_name = _pick(rng, ["plain", "plain", "plain", "green", "black"])
-    colour = _jitter(WHITE, rng, 6) if colour_name == "plain" else _pick(rng, BAG_COLOURS[colour_name])
+    colour_name = pick(rng, ["plain", "plain", "plain", "green", "black"])
+    colour = jitter(WHITE, rng, 6) if colour_name == "plain" else pick(rng, BAG_COLOURS[colour_name])
     return Image.new("RGB", size, colour), colour_name
-
-
-def _paste(canvas: Image.Image, item: Image.Image, rng: np.random.Generator, scale: tuple[float, float]) -> None:
-    """Paste ``item`` at a random size (fraction of the canvas) and place, rotated a little."""
-    target = rng.uniform(*scale) * min(canvas.size)
-    factor = target / max(item.size)
-    item = item.resize((max(1, round(item.width * factor)), max(1, round(item.height * factor))), Image.Resampling.LANCZOS)
-    item = item.rotate(float(rng.normal(0, 8)), resample=Image.Resampling.BICUBIC, expand=True)
-    x = int(rng.integers(min(0, canvas.width - item.width), max(1, canvas.width - item.width + 1)))
-    y = int(rng.integers(min(0, canvas.height - item.height), max(1, canvas.height - item.height + 1)))
-    canvas.paste(item, (x, y), item)
-
-
-def _perspective(image: Image.Image, rng: np.random.Generator, strength: float) -> Image.Image:
-    """Warp as if seen from slightly off-axis: each corner moves up to ``strength`` of the size."""
-    width, height = image.size
-    corners = np.array([(0, 0), (width, 0), (width, height), (0, height)], dtype=np.float64)
-    moved = corners + rng.uniform(-strength, strength, size=(4, 2)) * (width, height)
-    moved -= moved.min(axis=0)
-    out_size = tuple(int(v) + 1 for v in moved.max(axis=0))
-    coefficients = _perspective_coefficients(moved, corners)
-    return image.transform(out_size, Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BICUBIC)
-
-
-def _perspective_coefficients(destination: np.ndarray, source: np.ndarray) -> tuple:
-    """Pillow wants the map from output to input corners, as 8 coefficients."""
-    rows = []
-    for (x, y), (u, v) in zip(destination, source):
-        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
-        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
-    return tuple(np.linalg.solve(np.array(rows), source.reshape(8)))
-
-
-def _side_shading(image: Image.Image, rng: np.random.Generator) -> None:
-    """Darken one side a little, as light falls on a real bag, keeping alpha."""
-    width, height = image.size
-    ramp = np.linspace(1.0, rng.uniform(0.7, 1.0), width, dtype=np.float32)
-    if rng.random() < 0.5:
-        ramp = ramp[::-1]
-    pixels = np.asarray(image).astype(np.float32)
-    pixels[..., :3] *= ramp[None, :, None]
-    image.paste(Image.fromarray(pixels.clip(0, 255).astype(np.uint8), mode="RGBA"))
-
-
-def _photo_finish(canvas: Image.Image, rng: np.random.Generator) -> Image.Image:
-    """Blur and noise so pasted edges are not sharper than the photo around them."""
-    radius = float(rng.uniform(0.0, 1.2))
-    if radius > 0.3:
-        canvas = canvas.filter(ImageFilter.GaussianBlur(radius))
-    pixels = np.asarray(canvas).astype(np.float32)
-    pixels += rng.normal(0, rng.uniform(0, 6), size=pixels.shape)
-    return Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
 
 
 def jpeg_quality(seed: int, index: int) -> int:
     """A per-image JPEG quality, so compression artefacts vary like real uploads."""
     return int(np.random.default_rng([seed, index, 1]).integers(70, 95))
-
-
-# --- small helpers -------------------------------------------------------------------------
-
-
-def _pick(rng: np.random.Generator, options: Sequence):
-    return options[int(rng.integers(len(options)))]
-
-
-def _jitter(colour: tuple, rng: np.random.Generator, amount: int) -> tuple:
-    return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in colour)
-
-
-def _shade(colour: tuple, factor: float) -> tuple:
-    return tuple(int(np.clip(c * factor, 0, 255)) for c in colour)

@@ -64,9 +64,9 @@ def tiny_bundle(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def active_tiny_model(db, tiny_bundle):
-    from classification import model_registry
+    from classification.registry import versions
 
-    return model_registry.import_bundle(tiny_bundle, activate_now=True)
+    return versions.import_bundle(tiny_bundle, activate_now=True)
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from classification.models import Classification
-from classification.services import submit_image
+from classification.intake.submission import submit_image
 from tests.conftest import image_bytes
 
 pytestmark = pytest.mark.django_db
@@ -156,7 +156,7 @@ def test_non_staff_reach_neither_admin_nor_statistics(client, django_user_model,
 
 
 def test_unknown_label_is_refused(staff, results):
-    from classification.reviews import ReviewError, review
+    from classification.review.reviews import ReviewError, review
 
     with pytest.raises(ReviewError, match="not a known class"):
         review(results[0], label="cat", user=staff)

@@ -34,7 +34,7 @@ from classification.api.errors import exception_handler
 from classification.api.serializers import API_EXTRA_FIELDS, ClassificationSerializer
 from classification.api.throttling import UploadRateThrottle
 from classification.models import Classification, ModelVersion
-from classification.payloads import classification_payload
+from classification.serving.payloads import classification_payload
 from tests.conftest import image_bytes, stored_files
 
 pytestmark = pytest.mark.django_db
@@ -327,7 +327,7 @@ def test_wait_gives_up_after_the_given_seconds(api):
 
 
 def test_wait_returns_200_when_the_result_is_ready(api, monkeypatch):
-    from classification import selectors
+    from classification.results import selectors
 
     def finish_then_poll(ids, *, timeout, interval=0.1):
         Classification.objects.filter(pk__in=ids).update(

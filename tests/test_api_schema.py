@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from classification import selectors
+from classification.results import selectors
 from classification.models import Classification
 from tests.conftest import image_bytes
 from tests.test_api import fresh_throttle_cache, make_row, make_version  # noqa: F401  (autouse fixture)

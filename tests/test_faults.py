@@ -13,7 +13,8 @@ import pytest
 from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
 
-from classification import recovery, services
+from classification.intake import submission
+from classification.serving import recovery
 from classification.models import Classification
 from tests.conftest import image_bytes, stored_files, child_process_env, solo_worker, wait_until_finished
 from tests.running_service import free_port, start_service
@@ -23,9 +24,9 @@ from tests.running_service import free_port, start_service
 def test_sweeper_requeues_lost_work_and_gives_up_on_poison(active_tiny_model, settings):
     from classifier_site.celery import app
 
-    lost = services.submit_image(data=image_bytes(), original_name="lost.jpg")
-    poison = services.submit_image(data=image_bytes(color=(1, 2, 3)), original_name="poison.jpg")
-    fresh = services.submit_image(data=image_bytes(color=(4, 5, 6)), original_name="fresh.jpg")
+    lost = submission.submit_image(data=image_bytes(), original_name="lost.jpg")
+    poison = submission.submit_image(data=image_bytes(color=(1, 2, 3)), original_name="poison.jpg")
+    fresh = submission.submit_image(data=image_bytes(color=(4, 5, 6)), original_name="fresh.jpg")
     app.control.purge()  # their messages are gone, as after a Redis restart without persistence
     long_ago = timezone.now() - timedelta(seconds=settings.CLASSIFIER["STUCK_AFTER_SECONDS"] + 1)
     Classification.objects.filter(pk__in=[lost.pk, poison.pk]).update(created_at=long_ago)
@@ -57,8 +58,8 @@ def test_storage_failing_mid_upload_leaves_no_row_and_no_file(active_tiny_model,
     monkeypatch.setattr(FileSystemStorage, "save", save_then_fail)
     before = stored_files()
 
-    with pytest.raises(services.ServiceUnavailable, match="could not be stored"):
-        services.submit_image(data=image_bytes(), original_name="a.jpg")
+    with pytest.raises(submission.ServiceUnavailable, match="could not be stored"):
+        submission.submit_image(data=image_bytes(), original_name="a.jpg")
 
     assert len(calls) == 2
     assert not Classification.objects.exists()

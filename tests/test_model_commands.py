@@ -8,7 +8,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from classification import model_registry, worker
+from classification.registry import artifacts, versions
+from classification.serving import process_model
 from classification.models import ModelVersion
 from ml.predictor import Predictor
 from tests.conftest import SHARED_DIR, image_bytes, labelled_samples, wait_until_finished
@@ -63,7 +64,7 @@ def test_import_real_legacy_keras2_hdf5_and_serve_it(db):
     version = ModelVersion.objects.get(is_active=True)
     assert (version.input_size, version.class_names) == (96, ["no_human", "human"])
     assert version.artifact.name.endswith(".keras")
-    predictor = Predictor.from_files(model_registry.local_model_path(version), model_registry.metadata_of(version))
+    predictor = Predictor.from_files(artifacts.local_model_path(version), versions.metadata_of(version))
     samples = labelled_samples()
     predictions = predictor.predict([path for path, _ in samples])
     person_photos = [p for p, (_, label) in zip(predictions, samples) if label == "human"]
@@ -108,14 +109,14 @@ def test_running_worker_switches_to_a_newly_activated_model(client, tiny_bundle,
         return wait_until_finished([response.json()["accepted"][0]["id"]])[0]
 
     assert classify_one().model_version_id == active_tiny_model.pk
-    loads = worker.state.load_count
-    newer = model_registry.import_bundle(tiny_bundle)
+    loads = process_model.state.load_count
+    newer = versions.import_bundle(tiny_bundle)
     call_command("activate_model", str(newer.pk))
 
     row = classify_one()
 
     assert row.status == "done" and row.model_version_id == newer.pk
-    assert worker.state.load_count == loads + 1
+    assert process_model.state.load_count == loads + 1
 
 
 @pytest.mark.django_db
@@ -125,7 +126,7 @@ def test_damaged_model_is_refused_on_activation_and_the_previous_keeps_serving(
 ):
     from django.core.files.storage import default_storage
 
-    broken = model_registry.import_bundle(tiny_bundle)
+    broken = versions.import_bundle(tiny_bundle)
     path = default_storage.path(broken.artifact.name)
     data = open(path, "rb").read()
     damaged = data[: len(data) // 2] if damage == "truncated" else b"garbage" * 100
@@ -159,7 +160,7 @@ def test_import_a_keras2_style_hdf5_the_test_writes(tmp_path):
 
     version = ModelVersion.objects.get(is_active=True)
     assert (version.input_size, version.class_names, version.architecture) == (8, ["cat", "dog"], "imported hdf5")
-    predictor = Predictor.from_files(model_registry.local_model_path(version), model_registry.metadata_of(version))
+    predictor = Predictor.from_files(artifacts.local_model_path(version), versions.metadata_of(version))
     import numpy as np
 
     batch = np.random.default_rng(1).random((2, 8, 8, 3)).astype("float32") * 255
@@ -181,7 +182,7 @@ def test_a_new_model_that_fails_to_load_leaves_the_previous_one_serving(
         archive.writestr("model.weights.h5", "")
     metadata = BundleMetadata(name="broken", architecture="x", class_names=["a", "b", "c"], input_size=32,
                               preprocessing="rescale")
-    broken = model_registry.create_version(broken_file, metadata)
+    broken = versions.create_version(broken_file, metadata)
     call_command("activate_model", str(broken.pk))  # passes the archive check; only loading shows the damage
 
     response = client.post(

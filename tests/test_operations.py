@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from classification import services
+from classification.intake import submission
 from classification.models import Classification, WorkerProcess
 from tests.conftest import REPO_DIR, image_bytes
 
@@ -65,7 +65,7 @@ def test_metrics_report_requests_classifications_and_queues(client, active_tiny_
 
 
 def test_metrics_histogram_counts_worker_time_of_the_last_hour(client, active_tiny_model):
-    rows = [services.submit_image(data=image_bytes(color=(i, 9, 9)), original_name=f"{i}.jpg") for i in range(4)]
+    rows = [submission.submit_image(data=image_bytes(color=(i, 9, 9)), original_name=f"{i}.jpg") for i in range(4)]
     now = timezone.now()
     for row, seconds in zip(rows, (0.004, 0.02, 0.3, 7.0)):
         Classification.objects.filter(pk=row.pk).update(
@@ -128,8 +128,8 @@ def test_upload_form_is_rate_limited(client, active_tiny_model, settings):
 
 def test_require_login_covers_pages_images_and_api(client, active_tiny_model, settings, django_user_model):
     settings.CLASSIFIER_REQUIRE_LOGIN = True
-    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "classification.middleware.LoginRequiredMiddleware"]
-    row = __import__("classification.services", fromlist=["submit_image"]).submit_image(data=image_bytes())
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "classification.ops.middleware.LoginRequiredMiddleware"]
+    row = submission.submit_image(data=image_bytes())
 
     for url in (reverse("upload"), reverse("history"), reverse("classification-image", args=[row.pk])):
         response = client.get(url)

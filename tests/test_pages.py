@@ -9,7 +9,8 @@ from django.urls import reverse
 from PIL import Image
 
 from classification.models import Classification
-from classification.services import classify_stored_images, submit_image
+from classification.intake.submission import submit_image
+from classification.serving.classify import classify_stored_images
 from ml.predictor import Predictor
 from tests.conftest import image_bytes
 

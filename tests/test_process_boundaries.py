@@ -30,9 +30,9 @@ WEB_PROCESS_SCRIPT = textwrap.dedent(
     django.setup()
     import classifier_site.asgi  # the ASGI app daphne serves
     call_command("migrate", verbosity=0)
-    from classification import model_registry
+    from classification.registry import versions
     from tests.conftest import image_bytes
-    model_registry.import_bundle(sys.argv[1], activate_now=True)
+    versions.import_bundle(sys.argv[1], activate_now=True)
 
     client = Client()
     pages = [client.get(path).status_code for path in ("/", "/history/", "/classifications/status.json?ids=1")]

@@ -125,13 +125,13 @@ def test_predict_each_fails_only_the_unreadable_image(tiny_model):
 @pytest.mark.django_db
 @pytest.mark.parametrize("preference", ["auto", "tensorflow"])
 def test_the_worker_logs_and_records_the_runtime_it_serves_with(active_tiny_model, settings, monkeypatch, caplog, preference):
-    from classification import worker
+    from classification.serving import process_model
     from classification.models import WorkerProcess
 
     settings.CLASSIFIER_INFERENCE_RUNTIME = preference
-    monkeypatch.setattr(worker, "state", worker.LoadedModel())
-    with caplog.at_level(logging.INFO, logger="classification.worker"):
-        predictor, _ = worker.ensure_loaded()
+    monkeypatch.setattr(process_model, "state", process_model.LoadedModel())
+    with caplog.at_level(logging.INFO, logger="classification.serving.process_model"):
+        predictor, _ = process_model.ensure_loaded()
 
     row = WorkerProcess.objects.get(pid=os.getpid())
     assert row.runtime == predictor.runtime_name

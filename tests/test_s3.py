@@ -10,7 +10,8 @@ import requests
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from classification import model_registry, training
+from classification.registry import artifacts, versions
+from classification.training import execution, runs
 from classification.models import Classification, ModelVersion
 from classifier_site.storage import s3_storage
 from ml import s3sync
@@ -64,7 +65,7 @@ def _keys(client, prefix: str = "") -> set[str]:
 @pytest.mark.django_db(transaction=True)
 def test_upload_lands_in_the_bucket_and_is_classified_from_it(client, s3, tiny_bundle):
     # The model is imported into S3 too, and the worker loads it from there.
-    version = model_registry.import_bundle(tiny_bundle, activate_now=True)
+    version = versions.import_bundle(tiny_bundle, activate_now=True)
     assert version.artifact.name in _keys(s3, "models/")
 
     data = image_bytes("PNG", size=(90, 70), color=(10, 200, 30))
@@ -91,11 +92,11 @@ def test_upload_lands_in_the_bucket_and_is_classified_from_it(client, s3, tiny_b
 @pytest.mark.django_db
 def test_model_cache_downloads_an_unchanged_model_once(s3, tiny_bundle, settings, tmp_path):
     settings.CLASSIFIER = {**settings.CLASSIFIER, "MODEL_CACHE_DIR": tmp_path / "cache"}
-    version = model_registry.import_bundle(tiny_bundle, activate_now=True)
+    version = versions.import_bundle(tiny_bundle, activate_now=True)
 
-    first = model_registry.local_model_path(version)
+    first = artifacts.local_model_path(version)
     s3.delete_object(Bucket=BUCKET, Key=version.artifact.name)  # a second download would now fail
-    second = model_registry.local_model_path(version)
+    second = artifacts.local_model_path(version)
 
     assert first == second and first.is_file()
     assert first.parent.name == version.artifact_sha256
@@ -106,11 +107,11 @@ def test_bundles_and_reports_from_training_on_an_s3_prefix_go_to_s3(s3, tmp_path
     local = make_dataset(tmp_path / "data", classes=("blue", "red"), per_class=8)
     assert s3sync.upload_folder(local, f"s3://{BUCKET}/datasets/colours/", client=s3) == 16
 
-    run = training.create_run(
+    run = runs.create_run(
         data=f"s3://{BUCKET}/datasets/colours",
         settings={"arch": "basic_cnn", "weights": "none", "epochs": 1, "img_size": 24, "batch_size": 8},
     )
-    run = training.run_training(run.pk)
+    run = execution.run_training(run.pk)
 
     assert run.status == "done", run.error_message
     assert "[syncing] s3 sync" in run.log
@@ -176,8 +177,8 @@ def test_unreachable_s3_answers_503_and_leaves_nothing_behind(client, settings, 
 def test_reviewed_images_export_to_an_s3_prefix(s3, active_tiny_model, django_user_model, capsys):
     from django.core.management import CommandError, call_command
 
-    from classification.reviews import review
-    from classification.services import submit_image
+    from classification.intake.submission import submit_image
+    from classification.review.reviews import review
 
     with pytest.raises(CommandError, match="No reviewed images"):
         call_command("export_reviewed", f"s3://{BUCKET}/exports/reviewed")

@@ -94,7 +94,7 @@ def sagemaker_backend(settings, endpoint):
 def test_workers_classify_through_the_endpoint_when_configured(client, active_tiny_model, sagemaker_backend, celery_worker):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from classification import worker
+    from classification.serving import process_model
     from classification.models import WorkerProcess
     from tests.conftest import wait_until_finished
 
@@ -106,6 +106,6 @@ def test_workers_classify_through_the_endpoint_when_configured(client, active_ti
     assert row.status == "done" and row.model_version_id == active_tiny_model.pk
     assert set(row.probabilities) == set(active_tiny_model.class_names)
     assert sum(row.probabilities.values()) == pytest.approx(1.0)
-    assert worker.state.runtime == "sagemaker"
+    assert process_model.state.runtime == "sagemaker"
     assert WorkerProcess.objects.get(pid=__import__("os").getpid()).runtime == "sagemaker"
     assert len(sagemaker_backend) >= 2  # the warm-up and the image went to the endpoint

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from PIL import Image
 
-from classification import training
+from classification.training import execution, runs
 from classification.models import ModelVersion, TrainingRun
 from tests.ml.fakes import make_dataset
 
@@ -77,10 +77,10 @@ def test_admin_starts_training_on_the_worker_and_gets_an_inactive_version(
 
 @pytest.mark.django_db
 def test_progress_is_recorded_for_every_epoch(dataset):
-    run = training.create_run(data=str(dataset), settings=SETTINGS)
+    run = runs.create_run(data=str(dataset), settings=SETTINGS)
     events = []
 
-    run = training.run_training(run.pk, echo=events.append)
+    run = execution.run_training(run.pk, echo=events.append)
 
     assert run.status == "done", run.error_message
     assert [e["epoch"] for e in events if e["stage"] == "epoch"] == [1, 2]
@@ -98,9 +98,9 @@ def test_progress_is_recorded_for_every_epoch(dataset):
     ids=["missing-folder", "single-class"],
 )
 def test_bad_data_fails_the_run_with_a_clear_message(tmp_path, make_data, message):
-    run = training.create_run(data=str(make_data(tmp_path)), settings=SETTINGS)
+    run = runs.create_run(data=str(make_data(tmp_path)), settings=SETTINGS)
 
-    run = training.run_training(run.pk)
+    run = execution.run_training(run.pk)
 
     assert run.status == "failed"
     assert message in run.error_message
@@ -108,17 +108,17 @@ def test_bad_data_fails_the_run_with_a_clear_message(tmp_path, make_data, messag
 
 
 def test_unknown_settings_are_refused_before_anything_runs():
-    with pytest.raises(training.TrainingError, match="Unknown training settings: colour"):
-        training.training_config("/data", {"colour": "blue"})
-    with pytest.raises(training.TrainingError, match="Unknown architecture"):
-        training.training_config("/data", {"arch": "resnet1000"})
+    with pytest.raises(runs.TrainingError, match="Unknown training settings: colour"):
+        runs.training_config("/data", {"colour": "blue"})
+    with pytest.raises(runs.TrainingError, match="Unknown architecture"):
+        runs.training_config("/data", {"arch": "resnet1000"})
 
 
 @pytest.mark.django_db
 def test_admin_activate_action_switches_the_active_version(client, staff, tiny_bundle, active_tiny_model):
-    from classification import model_registry
+    from classification.registry import versions
 
-    newer = model_registry.import_bundle(tiny_bundle)
+    newer = versions.import_bundle(tiny_bundle)
     client.force_login(staff)
     client.post(
         reverse("admin:classification_modelversion_changelist"),
@@ -140,8 +140,8 @@ def test_train_from_reviewed_images_compares_with_the_active_model(
     client, staff, active_tiny_model, celery_worker
 ):
     from classification.models import Classification
-    from classification.reviews import review
-    from classification.services import submit_image
+    from classification.intake.submission import submit_image
+    from classification.review.reviews import review
     from tests.ml.fakes import COLOURS, coloured_square
     import numpy as np
 

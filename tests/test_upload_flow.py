@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
 
-from classification import worker
+from classification.serving import process_model
 from classification.models import Classification
 from tests.conftest import image_bytes, labelled_samples, stored_files, wait_until_finished
 
@@ -56,8 +56,8 @@ def test_several_files_at_once_each_get_a_row(client, active_tiny_model, celery_
 
 def test_worker_loads_the_model_once_for_many_tasks(client, active_tiny_model, celery_worker):
     # worker_process_init already ran when the worker started, before any task.
-    loads_after_start = worker.state.load_count
-    assert worker.state.version_id == active_tiny_model.pk
+    loads_after_start = process_model.state.load_count
+    assert process_model.state.version_id == active_tiny_model.pk
 
     ids = []
     for i in range(5):
@@ -65,7 +65,7 @@ def test_worker_loads_the_model_once_for_many_tasks(client, active_tiny_model, c
         ids.append(response.json()["accepted"][0]["id"])
         wait_until_finished(ids[-1:])  # one at a time: the first task is checked like the rest
 
-    assert worker.state.load_count == loads_after_start
+    assert process_model.state.load_count == loads_after_start
     assert all(row.status == "done" for row in wait_until_finished(ids))
 
 
@@ -151,10 +151,10 @@ def test_form_works_without_javascript(client, active_tiny_model):
 
 @pytest.fixture
 def active_demo_model(db):
-    from classification import model_registry
+    from classification.registry import versions
     from tests.conftest import REPO_DIR
 
-    return model_registry.import_bundle(REPO_DIR / "ml" / "demo_model", is_demo=True, activate_now=True)
+    return versions.import_bundle(REPO_DIR / "ml" / "demo_model", is_demo=True, activate_now=True)
 
 
 def test_every_sample_photo_classifies_with_the_demo_model(client, active_demo_model, celery_worker):

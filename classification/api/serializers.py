@@ -1,6 +1,6 @@
 """What the API reads and writes. Serializers only shape data; services and selectors do the work.
 
-A classification has one JSON shape: :func:`classification.payloads.classification_payload`
+A classification has one JSON shape: :func:`classification.serving.payloads.classification_payload`
 (used by the pages, polling and pushes). The API sends that payload with its URLs
 made absolute, plus the API's own fields (``API_EXTRA_FIELDS``). The declared
 fields below describe it for the OpenAPI schema; a test keeps them in step.
@@ -12,7 +12,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from classification.models import Classification, ModelVersion
-from classification.payloads import classification_payload
+from classification.serving.payloads import classification_payload
 
 MAX_WAIT_SECONDS = 30
 MAX_ID = 2**63 - 1

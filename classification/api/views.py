@@ -13,7 +13,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from classification import model_registry, selectors, services
+from classification.intake import submission
+from classification.registry import versions
+from classification.results import selectors
 from classification.api.errors import error_response, rejection_response
 from classification.api.permissions import StaffOnly
 from classification.api.schema import errors
@@ -87,7 +89,7 @@ class ClassificationCollection(GenericAPIView):
     def post(self, request: Request) -> Response:
         options = UploadOptionsSerializer(data=request.query_params.dict())
         options.is_valid(raise_exception=True)
-        result = services.submit_uploads(
+        result = submission.submit_uploads(
             request.FILES.getlist("files"), source=Classification.Source.API, user=request.user
         )
         if not result.accepted:
@@ -136,12 +138,12 @@ class ModelVersionCollection(GenericAPIView):
         responses={200: ModelVersionSerializer(many=True), **errors(401, 404, 429)},
     )
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(selectors.model_versions())
+        page = self.paginate_queryset(versions.model_versions())
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 def _model_version_or_404(pk: int):
-    version = selectors.model_version_by_id(pk)
+    version = versions.model_version_by_id(pk)
     if version is None:
         raise NotFound(f"No model version with id {pk}.")
     return version
@@ -177,7 +179,7 @@ class ModelVersionActivate(GenericAPIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         try:
-            version = model_registry.activate(_model_version_or_404(pk))
+            version = versions.activate(_model_version_or_404(pk))
         except BundleError as exc:
             return error_response(409, "damaged_model", f"{exc} The active model is unchanged.")
         return Response(self.get_serializer(version).data)

@@ -10,7 +10,8 @@ import pytest
 
 from ml.bundle import BundleMetadata, save_bundle
 from ml.datasets import DatasetError
-from ml.evaluate import classification_metrics, evaluate_bundle, main
+from ml.evaluate import evaluate_bundle, main
+from ml.metrics import classification_metrics
 from ml.reports import save_training_curves, write_evaluation_reports
 from tests.ml.fakes import make_dataset
 

@@ -12,7 +12,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_importing_ml_modules_pulls_in_neither_django_nor_tensorflow():
     code = (
         "import sys\n"
-        "import ml.architectures, ml.datasets, ml.demo, ml.evaluate, ml.reports, ml.synth, ml.train\n"
+        "import ml.architectures, ml.config, ml.datasets, ml.demo, ml.evaluate, ml.fitting, ml.metrics, ml.onnx_export\n"
+        "import ml.predictor, ml.reports, ml.runtime_choice, ml.runtimes, ml.sagemaker, ml.synth, ml.train\n"
         "print(sorted(m for m in ('django', 'tensorflow', 'keras') if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)

@@ -9,7 +9,8 @@ import pytest
 
 from ml.bundle import read_metadata
 from ml.predictor import Predictor
-from ml.train import TrainConfig, parse_args, train
+from ml.config import TrainConfig, parse_args
+from ml.train import train
 from tests.ml.fakes import make_dataset
 
 
@@ -95,29 +96,29 @@ def test_fast_path_fine_tunes_the_top_block_and_nothing_below(tiny_dataset, tmp_
 
 def test_the_fast_path_cuts_below_the_first_trainable_layer_but_never_through_a_residual_block(backbone_weights):
     from ml.architectures import build_model
-    from ml.train import _split_at_frozen_front
+    from ml.fitting import split_at_frozen_front
 
     frozen = build_model("mobilenet_v2", 2, 32, str(backbone_weights), fine_tune=0)
-    extractor, trainable = _split_at_frozen_front(frozen)  # cut at the pooled features
+    extractor, trainable = split_at_frozen_front(frozen)  # cut at the pooled features
     assert extractor.output_shape == (None, 1280) and trainable.output_shape == (None, 2)
     assert [type(layer).__name__ for layer in trainable.layers[1:]] == ["Dropout", "Dense"]
 
     top_block = build_model("mobilenet_v2", 2, 32, str(backbone_weights), fine_tune=11)
-    extractor, trainable = _split_at_frozen_front(top_block)  # cut at block_15_add
+    extractor, trainable = split_at_frozen_front(top_block)  # cut at block_15_add
     assert extractor.output_shape == (None, 1, 1, 160) and trainable.output_shape == (None, 2)
     # From block_15_project_BN up, the residual add also needs block_14's output: no single cut.
-    assert _split_at_frozen_front(build_model("mobilenet_v2", 2, 32, str(backbone_weights), fine_tune=13)) is None
-    assert _split_at_frozen_front(build_model("basic_cnn", 2, 32, None)) is None
+    assert split_at_frozen_front(build_model("mobilenet_v2", 2, 32, str(backbone_weights), fine_tune=13)) is None
+    assert split_at_frozen_front(build_model("basic_cnn", 2, 32, None)) is None
 
 
 def test_augmentation_is_seeded_and_touches_training_batches_only():
-    from ml.train import _pipeline
+    from ml.fitting import pipeline
 
     pixels = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3)).astype("uint8")
     config = _config("unused", "unused", batch_size=4)
 
     def first_batch(**kwargs):
-        return next(iter(_pipeline(pixels, np.zeros(4), config, "none", **kwargs)))[0].numpy()
+        return next(iter(pipeline(pixels, np.zeros(4), config, "none", **kwargs)))[0].numpy()
 
     plain = first_batch()
     np.testing.assert_array_equal(plain, pixels.astype("float32"))
@@ -128,11 +129,11 @@ def test_augmentation_is_seeded_and_touches_training_batches_only():
 
 
 def test_source_weights_balance_classes_and_the_sources_within_each_class():
-    from ml.train import _source_weights
+    from ml.fitting import source_weights
 
     labels = np.array([0] * 6 + [1] * 3 + [2] * 3)
     sources = np.array(["a"] * 4 + ["b"] * 2 + ["a"] * 3 + [""] * 3)
-    weights = _source_weights(labels, sources)
+    weights = source_weights(labels, sources)
     assert weights.mean() == pytest.approx(1.0)
     per_class = [weights[labels == c].sum() for c in range(3)]
     assert per_class == pytest.approx([per_class[0]] * 3)

@@ -1,7 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from classification import model_registry
-from classification.models import ModelVersion
+from classification.registry import versions
 from ml.bundle import BundleError
 
 
@@ -12,12 +11,12 @@ class Command(BaseCommand):
         parser.add_argument("version_id", type=int)
 
     def handle(self, *args, version_id, **options):
-        version = ModelVersion.objects.filter(pk=version_id).first()
+        version = versions.model_version_by_id(version_id)
         if version is None:
-            known = ", ".join(str(pk) for pk in ModelVersion.objects.values_list("pk", flat=True)[:20]) or "none"
+            known = ", ".join(str(pk) for pk in versions.model_versions().values_list("pk", flat=True)[:20]) or "none"
             raise CommandError(f"No model version {version_id}. Known versions: {known}.")
         try:
-            model_registry.activate(version)
+            versions.activate(version)
         except BundleError as exc:
             raise CommandError(f"Refused: {exc} The active model is unchanged.") from exc
         self.stdout.write(self.style.SUCCESS(f"Active model: {version}"))

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from classification import model_registry
+from classification.registry import versions
 from ml.bundle import BundleError
 
 
@@ -9,7 +9,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            version, created = model_registry.ensure_active_version()
+            version, created = versions.ensure_active_version()
         except BundleError as exc:
             raise CommandError(f"Could not import the demo model: {exc}") from exc
         if created:

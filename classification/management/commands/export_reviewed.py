@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from classification import reviews
+from classification.review import datasets
 from ml.s3sync import S3SyncError
 
 
@@ -12,7 +12,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, target, **options):
         try:
-            count = reviews.export_reviewed(target)
+            count = datasets.export_reviewed(target)
         except (OSError, S3SyncError) as exc:
             raise CommandError(f"Could not export to {target}: {exc}") from exc
         if not count:

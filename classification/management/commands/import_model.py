@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from classification import model_registry
+from classification.registry import importing, versions
 from ml.bundle import BundleError
 from ml.preprocessing import PREPROCESSING_MODES
 
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         source = Path(path)
         try:
             if source.is_dir():
-                version = model_registry.import_bundle(source, activate_now=activate)
+                version = versions.import_bundle(source, activate_now=activate)
             else:
                 version = self._import_file(source, classes, preprocess, img_size, name, description, activate)
         except BundleError as exc:
@@ -39,7 +39,7 @@ class Command(BaseCommand):
             raise CommandError(f"{source} does not exist.")
         if not classes or not preprocess:
             raise CommandError("A model file needs --classes and --preprocess (a bundle folder carries them).")
-        return model_registry.import_model_file(
+        return importing.import_model_file(
             source,
             class_names=[c.strip() for c in classes.split(",") if c.strip()],
             preprocessing=preprocess,

@@ -2,8 +2,10 @@ import dataclasses
 
 from django.core.management.base import BaseCommand, CommandError
 
-from classification import model_registry, training
-from ml.train import add_training_arguments, config_from_options, print_progress
+from classification.registry import versions
+from classification.training import execution, runs
+from ml.config import add_training_arguments, config_from_options
+from ml.train import print_progress
 
 
 class Command(BaseCommand):
@@ -24,15 +26,15 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("data", "out")}
         if options["background"]:
-            run = training.start_training(data=config.data, settings=settings)
+            run = runs.start_training(data=config.data, settings=settings)
             self.stdout.write(f"Queued training run #{run.pk}; follow it in the admin (Training runs).")
             return
-        run = training.create_run(data=config.data, settings=settings)
-        run = training.run_training(run.pk, echo=print_progress)
+        run = runs.create_run(data=config.data, settings=settings)
+        run = execution.run_training(run.pk, echo=print_progress)
         if run.status != run.Status.DONE:
             raise CommandError(f"Training run #{run.pk} failed: {run.error_message}")
         version = run.model_version
         if options["activate"]:
-            model_registry.activate(version)
+            versions.activate(version)
         state = "active" if options["activate"] else f"inactive; activate with: manage.py activate_model {version.pk}"
         self.stdout.write(self.style.SUCCESS(f"Trained {version} ({state}); test accuracy {version.metrics.get('test_accuracy')}."))

@@ -1,0 +1,198 @@
+"""Reviewing classified images in the admin: the list, the review queue, bulk reviews, export.
+
+Every review goes through :mod:`classification.review.reviews`, so the reviewer
+and time are recorded whichever way a label is set: the editable column, the
+bulk actions, or the change form.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Q
+from django.http import HttpResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from classification.admin.statistics import statistics_view
+from classification.models import Classification, ReviewQueueItem
+from classification.review import datasets, reviews
+
+
+class ReviewedFilter(admin.SimpleListFilter):
+    title = "reviewed"
+    parameter_name = "reviewed"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Reviewed"), ("no", "Not reviewed"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(reviewed_label="")
+        if self.value() == "no":
+            return queryset.filter(reviewed_label="")
+        return queryset
+
+
+class ConfidenceFilter(admin.SimpleListFilter):
+    title = "confidence"
+    parameter_name = "confidence"
+
+    def lookups(self, request, model_admin):
+        return (("low", f"Low (< {reviews.LOW_CONFIDENCE:.0%})"), ("high", f"High (≥ {reviews.LOW_CONFIDENCE:.0%})"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "low":
+            return queryset.filter(reviews.low_confidence())
+        if self.value() == "high":
+            return queryset.filter(~reviews.low_confidence() & Q(confidence__isnull=False))
+        return queryset
+
+
+class ReviewChangeListForm(forms.ModelForm):
+    """The editable review column: a choice of known classes, blank for "not reviewed"."""
+
+    reviewed_label = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reviewed_label"].choices = [("", "—")] + [(label, label) for label in reviews.known_labels()]
+
+
+def _thumbnail(classification: Classification, size: int) -> str:
+    return format_html(
+        '<img src="{}" alt="" style="max-width:{}px;max-height:{}px;border-radius:4px">',
+        reverse("classification-thumbnail" if size <= 256 else "classification-image", args=[classification.pk]),
+        size,
+        size,
+    )
+
+
+@admin.register(Classification)
+class ClassificationAdmin(admin.ModelAdmin):
+    list_display = (
+        "id", "thumbnail_image", "predicted_label", "confidence_display", "reviewed_label", "source",
+        "model_version", "status", "created_at",
+    )
+    list_display_links = ("id", "thumbnail_image")
+    list_editable = ("reviewed_label",)
+    list_filter = ("predicted_label", "source", "status", "model_version", ReviewedFilter, ConfidenceFilter)
+    list_select_related = ("model_version",)
+    search_fields = ("original_name", "content_hash", "predicted_label", "reviewed_label")
+    date_hierarchy = "created_at"
+    list_per_page = 50
+    actions = ["confirm_predictions", "export_reviewed_dataset"]
+    readonly_fields = (
+        "large_image", "probabilities_table", "status", "predicted_label", "confidence", "model_version",
+        "error_message", "source", "original_name", "content_type", "byte_size", "width", "height",
+        "content_hash", "created_at", "started_at", "finished_at", "reviewed_by", "reviewed_at", "submitted_by",
+    )
+    fieldsets = (
+        (None, {"fields": ("large_image", "probabilities_table", "reviewed_label")}),
+        ("Result", {"fields": ("status", "predicted_label", "confidence", "model_version", "error_message")}),
+        ("Review", {"fields": ("reviewed_by", "reviewed_at")}),
+        ("Image", {"fields": ("source", "original_name", "content_type", "byte_size", "width", "height", "content_hash", "submitted_by")}),
+        ("Times", {"fields": ("created_at", "started_at", "finished_at")}),
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return False  # images come in through the upload form, the webcam and the API
+
+    def get_changelist_form(self, request, **kwargs):
+        kwargs["form"] = ReviewChangeListForm
+        return super().get_changelist_form(request, **kwargs)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = ReviewChangeListForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if "reviewed_label" in form.changed_data:
+            label = form.cleaned_data["reviewed_label"]
+            stored = Classification.objects.get(pk=obj.pk)
+            if label:
+                reviews.review(stored, label=label, user=request.user)
+            else:
+                reviews.clear_review(stored)
+            return
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="image")
+    def thumbnail_image(self, classification: Classification) -> str:
+        return _thumbnail(classification, 96)
+
+    @admin.display(description="image")
+    def large_image(self, classification: Classification) -> str:
+        return _thumbnail(classification, 640)
+
+    @admin.display(description="confidence", ordering="confidence")
+    def confidence_display(self, classification: Classification):
+        return None if classification.confidence is None else round(classification.confidence, 3)
+
+    @admin.display(description="every class probability")
+    def probabilities_table(self, classification: Classification) -> str:
+        rows = sorted(classification.probabilities.items(), key=lambda item: item[1], reverse=True)
+        return format_html(
+            "<table>{}</table>",
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", ((label, f"{p:.4f}") for label, p in rows)),
+        )
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        for label in reviews.known_labels():
+            name = f"review_as_{label}"
+            actions[name] = (self._review_as(label), name, f"Review selected as “{label}”")
+        return actions
+
+    @staticmethod
+    def _review_as(label: str):
+        def action(modeladmin, request, queryset):
+            modeladmin._review(request, queryset, label)
+
+        return action
+
+    @admin.action(description="Confirm the predicted label of selected")
+    def confirm_predictions(self, request, queryset):
+        self._review(request, queryset, None)
+
+    def _review(self, request, queryset, label: str | None):
+        finished = queryset.filter(status=Classification.Status.DONE)
+        count = reviews.review_many(finished, user=request.user, label=label)
+        skipped = queryset.count() - count
+        self.message_user(request, f"Reviewed {count} image(s)." + (f" Skipped {skipped} unfinished." if skipped else ""))
+
+    @admin.action(description="Export reviewed images of selected as a training zip")
+    def export_reviewed_dataset(self, request, queryset):
+        chosen = reviews.reviewed(queryset)
+        if not chosen.exists():
+            self.message_user(request, "None of the selected images is reviewed.", messages.WARNING)
+            return None
+        response = HttpResponse(content_type="application/zip")
+        response["Content-Disposition"] = 'attachment; filename="reviewed-dataset.zip"'
+        datasets.write_reviewed_dataset(response, chosen)
+        return response
+
+    def get_urls(self):
+        extra = [
+            path(
+                "statistics/",
+                self.admin_site.admin_view(statistics_view),
+                name="classification_statistics",
+            )
+        ]
+        return extra + super().get_urls()
+
+
+@admin.register(ReviewQueueItem)
+class ReviewQueueAdmin(ClassificationAdmin):
+    """Unreviewed results, least confident first."""
+
+    list_filter = ("predicted_label", "source", "model_version")
+    date_hierarchy = None
+    ordering = ("confidence", "created_at")  # the changelist re-orders, so say it here too
+
+    def get_queryset(self, request):
+        return reviews.review_queue()
+
+    def get_urls(self):
+        return super(ClassificationAdmin, self).get_urls()

@@ -1,0 +1,144 @@
+"""Training runs in the admin: start one, follow its progress, compare it with the active model.
+
+The form's fields are not written here: they are built from
+:func:`ml.config.training_options`, the one declaration of what a training
+run can be told, with its defaults, bounds and choices.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+
+from classification.models import TrainingRun
+from classification.training import runs
+from ml.config import TrainingOption, training_options
+
+
+def option_field(spec: TrainingOption) -> forms.Field:
+    """The form field that offers one training option, with its default, bounds and choices."""
+    common = {"help_text": spec.help, "initial": spec.default, "label": spec.title.capitalize()}
+    if spec.choices:
+        return forms.ChoiceField(choices=list(spec.choices.items()), **common)
+    if spec.type is bool:
+        return forms.BooleanField(required=False, **common)
+    required = not spec.optional and spec.type is not str
+    bounds = {"min_value": spec.minimum, "max_value": spec.maximum}
+    if spec.type is int:
+        return forms.IntegerField(required=required, **bounds, **common)
+    if spec.type is float:
+        return forms.FloatField(required=required, **bounds, **common)
+    return forms.CharField(required=required, **common)
+
+
+class TrainingRunFormBase(forms.ModelForm):
+    """Start a training run: the data, and the options of ``ml.config.TrainConfig``."""
+
+    OPTIONS: tuple[str, ...] = ()
+
+    class Meta:
+        model = TrainingRun
+        fields = ("data",)
+        help_texts = {
+            "data": "A folder with one sub-folder per class, an s3://bucket/prefix, "
+            "or “reviewed” for the reviewed images (compared with the active model on a held-out part)."
+        }
+
+    def settings(self) -> dict:
+        """The options chosen; a blank optional one is left out, so it takes its default."""
+        chosen = {name: self.cleaned_data[name] for name in self.OPTIONS}
+        return {name: value for name, value in chosen.items() if value is not None}
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            try:
+                runs.training_config(cleaned["data"], self.settings())
+                if cleaned["data"] == runs.REVIEWED_DATA:
+                    runs.check_reviewed_data()
+            except runs.TrainingError as exc:
+                raise forms.ValidationError(str(exc))
+        return cleaned
+
+
+#: Declared fields must exist when the class is made (the admin's form factory lists them).
+TrainingRunForm = type(
+    "TrainingRunForm",
+    (TrainingRunFormBase,),
+    {"OPTIONS": tuple(spec.name for spec in training_options()),
+     **{spec.name: option_field(spec) for spec in training_options()}},
+)
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = ("id", "architecture", "data", "status", "progress", "eta", "model_version", "created_at")
+    list_filter = ("status",)
+    readonly_fields = (
+        "data", "config", "status", "stage", "progress", "eta", "last_metrics", "model_version", "comparison_table",
+        "error_message", "log_text", "created_by", "created_at", "started_at", "finished_at",
+    )
+    exclude = ("log", "epoch", "epochs", "eta_seconds", "comparison")
+
+    @admin.display(description="new model against the active one on held-out reviewed images")
+    def comparison_table(self, run: TrainingRun) -> str:
+        if not run.comparison:
+            return "—"
+        rows = [("new model", run.comparison["new"])]
+        if "active" in run.comparison:
+            rows.append((f"active: {run.comparison['active']['name']}", run.comparison["active"]))
+        return format_html(
+            "<table><tr><th></th><th>accuracy</th><th>macro F1</th><th>images</th></tr>{}</table>",
+            format_html_join(
+                "", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
+                ((name, m["accuracy"], m["macro_f1"], m["count"]) for name, m in rows),
+            ),
+        )
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = TrainingRunForm
+            kwargs["fields"] = ("data", *TrainingRunForm.OPTIONS)
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ()
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("data", *TrainingRunForm.OPTIONS)
+        return super().get_fields(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        data = form.cleaned_data["data"]
+        if data == runs.REVIEWED_DATA:
+            run = runs.start_training_from_reviewed(settings=form.settings(), user=request.user)
+        else:
+            run = runs.start_training(data=data, settings=form.settings(), user=request.user)
+        obj.pk = run.pk
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    @admin.display(description="architecture")
+    def architecture(self, run: TrainingRun):
+        return run.config.get("arch", "")
+
+    @admin.display(description="progress")
+    def progress(self, run: TrainingRun) -> str:
+        if run.epochs:
+            return f"epoch {run.epoch}/{run.epochs} ({run.stage})"
+        return run.stage or run.get_status_display()
+
+    @admin.display(description="ETA")
+    def eta(self, run: TrainingRun) -> str:
+        if run.status != TrainingRun.Status.RUNNING or run.eta_seconds is None:
+            return "—"
+        return f"{run.eta_seconds:.0f} s"
+
+    @admin.display(description="log")
+    def log_text(self, run: TrainingRun) -> str:
+        return format_html("<pre style='max-height:24em;overflow:auto'>{}</pre>", run.log or "—")

@@ -1,0 +1,171 @@
+"""The one seam between the house and its message broker.
+
+Every task is named here, and everything the house sends to or takes from the
+broker goes through these functions: domain code queues work by name, never by
+importing ``classification.tasks``, so it depends on neither Celery nor the
+worker's code, and the web process never imports what the worker runs. Only
+this module and the tasks module import Celery (an import-linter contract).
+
+It also owns the broker-level details the rest of the house should not know:
+which queue each task goes to, the periodic schedule, the raw messages a
+worker takes from its queue to batch them, pinging workers and counting what
+waits in each queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from classifier_site.celery import app
+
+logger = logging.getLogger(__name__)
+
+# The task names (they stay those of the tasks' first home, so messages queued by
+# an older deployment still find their task after an upgrade).
+CLASSIFY_IMAGE = "classification.tasks.classify_image"
+TRAIN_MODEL = "classification.tasks.train_model"
+REQUEUE_STUCK = "classification.tasks.requeue_stuck"
+
+app.conf.beat_schedule = {
+    "requeue-stuck-classifications": {
+        "task": REQUEUE_STUCK,
+        "schedule": settings.CLASSIFIER["SWEEP_INTERVAL_SECONDS"],
+    },
+}
+
+
+def classify(classification_id: int) -> None:
+    """Queue the classification of a stored image (raises when the broker is unreachable)."""
+    app.send_task(CLASSIFY_IMAGE, args=[classification_id], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def train(training_run_id: int) -> None:
+    """Queue a training run on the training queue, never beside classifications."""
+    app.send_task(TRAIN_MODEL, args=[training_run_id], queue=settings.CELERY_TRAINING_QUEUE)
+
+
+def this_worker_classifies() -> bool:
+    """Whether the worker this process belongs to consumes the classify queue (a training worker does not)."""
+    consumed = app.amqp.queues.consume_from
+    return not consumed or settings.CELERY_TASK_DEFAULT_QUEUE in consumed
+
+
+# --- taking waiting tasks, for micro-batching ---------------------------------------------
+
+
+@dataclass
+class WaitingTask:
+    """A task message taken from the queue, not yet acknowledged: :func:`settle` it."""
+
+    args: list[Any]
+    message: Any
+
+
+_connection = None  # this process's own broker connection (made after the fork)
+
+
+def take_waiting(task_name: str, limit: int, max_wait_s: float = 0.0) -> list[WaitingTask]:
+    """Take up to ``limit`` plain ``task_name`` messages waiting in this worker's queue, unacknowledged.
+
+    Plain means positional arguments only and no ETA. Anything else (an ETA,
+    another task) goes back and stops the take. Waits up to ``max_wait_s`` for
+    more; any broker error just ends the take, since taking is an optimisation.
+    """
+    if limit <= 0:
+        return []
+    deadline = time.monotonic() + max_wait_s
+    taken: list[WaitingTask] = []
+    try:
+        queue = _default_queue()
+        while len(taken) < limit:
+            message = queue.get(no_ack=False, accept=["json"])
+            if message is None:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.002)
+                continue
+            args = _plain_arguments(message, task_name)
+            if args is None:
+                message.requeue()
+                break
+            taken.append(WaitingTask(args, message))
+    except Exception:
+        logger.warning("Could not take waiting tasks from the queue", exc_info=True)
+        _drop_connection()
+    return taken
+
+
+def settle(tasks: list[WaitingTask], action: str) -> None:
+    """``"ack"`` the taken messages (their work is saved) or ``"requeue"`` them (it is not)."""
+    for task in tasks:
+        try:
+            getattr(task.message, action)()
+        except Exception:
+            # Unacknowledged, the broker delivers it again later; the task is idempotent.
+            logger.warning("Could not %s the message of %s", action, task.args, exc_info=True)
+            _drop_connection()
+
+
+def _default_queue():
+    global _connection
+    if _connection is None:
+        # One retry, not the default of retrying forever: a broker that is gone ends the take, not the task.
+        _connection = app.connection_for_read(transport_options={"max_retries": 1})
+    return app.amqp.queues[settings.CELERY_TASK_DEFAULT_QUEUE](_connection.default_channel)
+
+
+def _drop_connection() -> None:
+    global _connection
+    connection, _connection = _connection, None
+    if connection is not None:
+        try:
+            connection.release()
+        except Exception:
+            pass
+
+
+def _plain_arguments(message, task_name: str) -> list[Any] | None:
+    """The positional arguments of a plain ``task_name`` message (Celery protocol 2), else None."""
+    headers = message.headers or {}
+    if headers.get("task") != task_name or headers.get("eta"):
+        return None
+    try:
+        args, kwargs, _embed = message.decode()
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return None if kwargs else list(args)
+
+
+# --- what the broker can tell -------------------------------------------------------------
+
+
+def broker_answers() -> tuple[bool, str]:
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+        return True, "ok"
+    except Exception as exc:
+        return False, f"broker unreachable: {type(exc).__name__}"
+
+
+def answering_worker_hosts(timeout: float = 1.0) -> set[str] | None:
+    """Hosts of workers answering a ping; None where the broker cannot broadcast (the fallback)."""
+    if not settings.REDIS_URL:
+        return None
+    replies = app.control.ping(timeout=timeout) or []
+    return {name.split("@", 1)[-1] for reply in replies for name in reply}
+
+
+def queue_depths() -> dict[str, int]:
+    """Messages waiting per Celery queue (Redis broker only; the fallback has no cheap count)."""
+    if not settings.REDIS_URL:
+        return {}
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    return {queue.name: int(client.llen(queue.name)) for queue in settings.CELERY_TASK_QUEUES}

@@ -1,0 +1,8 @@
+"""Registry: model versions, their artifacts, and which one is active.
+
+Owns: storing bundles as versions, activation, artifact integrity and the
+workers' local copies (:mod:`.artifacts`), importing bare Keras files
+(:mod:`.importing`, which loads TensorFlow: commands and workers only).
+May import: ``classification.models``, ``ml.bundle`` (and ``ml.keras_io`` in
+``importing`` only).
+"""

@@ -1,0 +1,90 @@
+"""Model artifacts in storage: their integrity, and the local copies workers load.
+
+Web processes check artifacts (:func:`verify_artifact`) without loading a
+model, so they never import TensorFlow. Workers call :func:`local_model_path`,
+which keeps a local copy of each artifact keyed by its SHA-256, so a restart
+does not download an unchanged model again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+from django.conf import settings
+
+from classification.models import ModelVersion
+from ml.bundle import MODEL_FILENAME, BundleError
+
+
+def sha256_of_stream(fh) -> str:
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return sha256_of_stream(fh)
+
+
+KERAS_ARCHIVE_MEMBERS = {"config.json", "model.weights.h5"}
+
+
+def verify_artifact(version: ModelVersion) -> None:
+    """Refuse an artifact that is missing, altered or not a Keras archive, without loading TensorFlow.
+
+    Web processes activate models too, so this checks what it can cheaply: the
+    stored bytes match the recorded SHA-256, and a ``.keras`` file is a sound
+    zip with a model config and weights. Workers still load it for real, and
+    keep the previous model if that fails (see ``classification.serving.process_model``).
+    """
+    try:
+        with version.artifact.open("rb") as fh:
+            digest = sha256_of_stream(fh)
+            if digest != version.artifact_sha256:
+                raise BundleError(
+                    f"The artifact of {version} does not match its recorded SHA-256: it was altered or damaged."
+                )
+            if version.artifact.name.endswith(".keras"):
+                fh.seek(0)
+                _verify_keras_archive(fh, version)
+    except BundleError:
+        raise
+    except Exception as exc:
+        raise BundleError(f"The artifact of {version} cannot be read: {exc}") from exc
+
+
+def _verify_keras_archive(fh, version: ModelVersion) -> None:
+    try:
+        with zipfile.ZipFile(fh) as archive:
+            broken = archive.testzip()
+            members = set(archive.namelist())
+    except zipfile.BadZipFile as exc:
+        raise BundleError(f"The artifact of {version} is not a Keras archive.") from exc
+    if broken or not KERAS_ARCHIVE_MEMBERS <= members:
+        raise BundleError(f"The artifact of {version} is an incomplete Keras archive.")
+
+
+def local_model_path(version: ModelVersion) -> Path:
+    """A local copy of the version's artifact, downloaded once per content hash."""
+    cache_dir = Path(settings.CLASSIFIER["MODEL_CACHE_DIR"]) / version.artifact_sha256
+    suffix = Path(version.artifact.name).suffix or Path(MODEL_FILENAME).suffix
+    target = cache_dir / f"model{suffix}"
+    if target.is_file() and sha256_of(target) == version.artifact_sha256:
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # Download next to the target, then rename: a crash never leaves half a model in the cache.
+    with tempfile.NamedTemporaryFile(dir=cache_dir, delete=False, suffix=".part") as tmp:
+        with version.artifact.open("rb") as source:
+            shutil.copyfileobj(source, tmp)
+        tmp_path = Path(tmp.name)
+    if sha256_of(tmp_path) != version.artifact_sha256:
+        tmp_path.unlink(missing_ok=True)
+        raise BundleError(f"The stored artifact of {version} does not match its recorded SHA-256.")
+    tmp_path.replace(target)
+    return target

@@ -1,0 +1,81 @@
+"""People confirming or correcting what the model said.
+
+A review records the label, who gave it and when; every way of setting or
+clearing one (the admin's editable column, its actions, its change form)
+goes through here. Reviewed images become training data
+(:mod:`classification.review.datasets`) for the next model, and the
+statistics compare each model version against them.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from classification.models import Classification, ModelVersion
+
+LOW_CONFIDENCE = 0.6
+
+
+class ReviewError(ValueError):
+    pass
+
+
+def known_labels() -> list[str]:
+    """Every class any model version knows, in first-seen order."""
+    labels: dict[str, None] = {}
+    for names in ModelVersion.objects.order_by("created_at").values_list("class_names", flat=True):
+        labels.update(dict.fromkeys(names))
+    return list(labels)
+
+
+def review(classification: Classification, *, label: str, user) -> Classification:
+    """Record ``label`` as the true class of ``classification``, by ``user``."""
+    label = (label or "").strip()
+    allowed = known_labels()
+    if label not in allowed:
+        raise ReviewError(f"{label!r} is not a known class; choose one of {', '.join(allowed)}.")
+    if classification.status != Classification.Status.DONE:
+        raise ReviewError(f"#{classification.pk} is {classification.status}; only finished results can be reviewed.")
+    classification.reviewed_label = label
+    classification.reviewed_by = user
+    classification.reviewed_at = timezone.now()
+    classification.save(update_fields=["reviewed_label", "reviewed_by", "reviewed_at"])
+    return classification
+
+
+def review_many(classifications: Iterable[Classification], *, user, label: str | None = None) -> int:
+    """Review several; ``label=None`` confirms each one's own prediction. Returns how many."""
+    count = 0
+    for classification in classifications:
+        review(classification, label=label or classification.predicted_label, user=user)
+        count += 1
+    return count
+
+
+def review_queue() -> QuerySet[Classification]:
+    """Finished, unreviewed results, least confident first: where review helps most."""
+    return (
+        Classification.objects.filter(status=Classification.Status.DONE, reviewed_label="")
+        .select_related("model_version")
+        .order_by(F("confidence").asc(nulls_first=True), "created_at")
+    )
+
+
+def clear_review(classification: Classification) -> Classification:
+    """Mark ``classification`` as not reviewed again (a review given by mistake)."""
+    classification.reviewed_label, classification.reviewed_by, classification.reviewed_at = "", None, None
+    classification.save(update_fields=["reviewed_label", "reviewed_by", "reviewed_at"])
+    return classification
+
+
+def reviewed(queryset: QuerySet[Classification] | None = None) -> QuerySet[Classification]:
+    """Finished results a person reviewed: all of them, or those of ``queryset``."""
+    queryset = Classification.objects.all() if queryset is None else queryset
+    return queryset.exclude(reviewed_label="").filter(status=Classification.Status.DONE)
+
+
+def low_confidence() -> Q:
+    return Q(confidence__lt=LOW_CONFIDENCE)

@@ -1,0 +1,103 @@
+"""Pushing finished classifications to websocket clients through the channel layer.
+
+The worker never talks to a consumer: it sends to channel-layer groups, and
+every consumer that joined a group relays the message to its browser. Two
+groups get each result: the sender's own (a webcam socket), and the live feed
+that history pages watch.
+
+Sends to Redis go through one long-lived event loop per process (a daemon
+thread, started on first use, after any fork): ``async_to_sync`` would build a
+new loop, and so a new Redis connection, for every push, which costs ten
+times the send itself (README, Performance).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from typing import Sequence
+
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+from classification.models import Classification
+from classification.serving.payloads import classification_payload
+
+logger = logging.getLogger(__name__)
+
+LIVE_FEED_GROUP = "classifications.live"
+FINISHED_EVENT = "classification.finished"  # handled by consumers' classification_finished()
+PUSH_TIMEOUT_S = 10.0  # a hung Redis must not hang a worker
+
+
+def notify_finished(classification: Classification) -> None:
+    """Tell the sender and the live feed; a broken channel layer only logs."""
+    notify_finished_many([classification])
+
+
+def notify_finished_many(classifications: Sequence[Classification]) -> None:
+    """Push a micro-batch of results at once.
+
+    One event loop and one Redis connection for all of them, the sends
+    concurrent: each ``async_to_sync`` call opens both anew, which costs more
+    than the send itself.
+    """
+    layer = get_channel_layer()
+    if layer is None or not classifications:
+        return
+    sends = []
+    for classification in classifications:
+        message = {"type": FINISHED_EVENT, "classification": classification_payload(classification)}
+        sends += [(classification, group, message) for group in filter(None, (classification.notify_group, LIVE_FEED_GROUP))]
+    if isinstance(layer, InMemoryChannelLayer):
+        # Its queues belong to the web process's own loop, which async_to_sync finds and uses.
+        async_to_sync(_send_all)(layer, sends)
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(_send_all(layer, sends), _push_loop()).result(PUSH_TIMEOUT_S)
+    except Exception:
+        logger.warning("Could not push classifications %s", ", ".join(str(c.pk) for c, *_ in sends), exc_info=True)
+
+
+def warm_up() -> None:
+    """Do now what the first push would: build a payload, start the push loop, open its Redis connection.
+
+    The first result is then pushed as fast as the rest. Sends to a group
+    nobody joins: channels-redis connects and loads its scripts, and delivers nothing.
+    """
+    classification_payload(Classification(pk=0))  # the first reverse() loads every URLconf and its views
+    layer = get_channel_layer()
+    if layer is None or isinstance(layer, InMemoryChannelLayer):
+        return
+    try:
+        send = layer.group_send(WARM_UP_GROUP, {"type": "warm.up"})
+        asyncio.run_coroutine_threadsafe(send, _push_loop()).result(PUSH_TIMEOUT_S)
+    except Exception:
+        logger.warning("Could not reach the channel layer; results will be pushed when it answers", exc_info=True)
+
+
+WARM_UP_GROUP = "classifications.warm-up"  # never joined
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid: int | None = None
+_loop_lock = threading.Lock()
+
+
+def _push_loop() -> asyncio.AbstractEventLoop:
+    """This process's push loop; a forked child starts its own (the parent's thread did not fork)."""
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid():
+            _loop, _loop_pid = asyncio.new_event_loop(), os.getpid()
+            threading.Thread(target=_loop.run_forever, name="channel-layer-pushes", daemon=True).start()
+        return _loop
+
+
+async def _send_all(layer, sends) -> None:
+    outcomes = await asyncio.gather(*(layer.group_send(group, message) for _, group, message in sends), return_exceptions=True)
+    for (classification, group, _), outcome in zip(sends, outcomes):
+        if isinstance(outcome, Exception):
+            logger.warning(
+                "Could not push classification %s to %s", classification.pk, group, exc_info=(type(outcome), outcome, outcome.__traceback__)
+            )

@@ -1,0 +1,96 @@
+"""Training runs: check the settings, record a run, queue it, record its progress.
+
+Web processes start runs here; nothing in this module trains or imports a
+deep-learning framework (the training itself is
+:mod:`classification.training.execution`, on the training worker). A run's
+settings are :class:`ml.config.TrainConfig`'s options.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+from django.db import transaction
+from django.utils import timezone
+
+from classification import queueing
+from classification.models import TrainingRun
+from classification.review import reviews
+from ml.config import TrainConfig
+
+LOG_LINES_KEPT = 200
+#: ``TrainingRun.data`` value meaning "the reviewed images", exported when the run starts.
+REVIEWED_DATA = "reviewed"
+
+
+class TrainingError(ValueError):
+    """Settings or data that cannot be trained on, with a message for people."""
+
+
+def training_config(data: str, settings: dict[str, Any]) -> TrainConfig:
+    """Validate settings into an ``ml.config.TrainConfig`` (output folder filled in later)."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)} - {"data", "out"}
+    unknown = set(settings) - known
+    if unknown:
+        raise TrainingError(f"Unknown training settings: {', '.join(sorted(unknown))}.")
+    try:
+        return TrainConfig(data=str(data), out="", **settings)
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(str(exc)) from exc
+
+
+def create_run(*, data: str, settings: dict[str, Any], user=None) -> TrainingRun:
+    """Record a training run after checking its settings; nothing runs yet."""
+    config = training_config(data, settings)
+    stored = {key: value for key, value in dataclasses.asdict(config).items() if key in settings or key == "arch"}
+    return TrainingRun.objects.create(data=str(data), config=stored, created_by=user)
+
+
+def start_training(*, data: str, settings: dict[str, Any], user=None) -> TrainingRun:
+    """Record a run and queue it on the training queue."""
+    run = create_run(data=data, settings=settings, user=user)
+    transaction.on_commit(lambda: queueing.train(run.pk))
+    return run
+
+
+def check_reviewed_data() -> None:
+    if reviews.reviewed().values("reviewed_label").distinct().count() < 2:
+        raise TrainingError("Review images of at least two classes before training on reviews.")
+
+
+def start_training_from_reviewed(*, settings: dict[str, Any], user=None) -> TrainingRun:
+    """Queue a run on the reviewed images; it is compared with the active model when done."""
+    check_reviewed_data()
+    return start_training(data=REVIEWED_DATA, settings=settings, user=user)
+
+
+class ProgressRecorder:
+    """Receives ``ml.train`` progress events and keeps the run row current."""
+
+    def __init__(self, run: TrainingRun, echo: Callable[[dict], None] | None = None):
+        self.run = run
+        self.echo = echo
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.echo:
+            self.echo(event)
+        run = self.run
+        run.stage = event["stage"]
+        if event["stage"] == "epoch":
+            run.epoch, run.epochs = event["epoch"], event["epochs"]
+            run.eta_seconds = event.get("eta_seconds")
+            run.last_metrics = {k: round(float(v), 4) for k, v in event.get("metrics", {}).items()}
+            line = f"epoch {run.epoch}/{run.epochs} " + " ".join(f"{k}={v}" for k, v in run.last_metrics.items())
+        else:
+            line = f"[{event['stage']}] {event.get('message', '')}"
+        run.log = "\n".join((run.log.splitlines() + [line])[-LOG_LINES_KEPT:])
+        run.save(update_fields=["stage", "epoch", "epochs", "eta_seconds", "last_metrics", "log"])
+
+
+def finish(run: TrainingRun, status: str, *, error: str = "", version=None) -> TrainingRun:
+    run.status, run.error_message, run.finished_at = status, error, timezone.now()
+    run.model_version = version
+    run.stage = "done" if status == TrainingRun.Status.DONE else "failed"
+    run.save(update_fields=["status", "error_message", "finished_at", "model_version", "stage"])
+    return run

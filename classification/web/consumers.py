@@ -1,0 +1,111 @@
+"""Websocket consumers: thin relays between browsers and the services.
+
+``WebcamConsumer`` takes camera frames as binary messages, submits each like
+an upload (same validation, same workers) and relays results the worker
+pushes to this socket's own group. ``LiveFeedConsumer`` relays every finished
+classification to history pages.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from classification.intake import ratelimit, submission
+from classification.intake.validation import ImageRejected
+from classification.models import Classification
+from classification.serving.notifications import LIVE_FEED_GROUP
+from classification.serving.payloads import classification_payload
+
+
+def _login_missing(scope) -> bool:
+    user = scope.get("user")
+    return settings.CLASSIFIER_REQUIRE_LOGIN and not (user and user.is_authenticated)
+
+
+class WebcamConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        if _login_missing(self.scope):
+            await self.close(code=4401)
+            return
+        self.group = f"webcam.{uuid.uuid4().hex}"
+        self.in_flight: set[int] = set()
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json({"type": "ready", "max_in_flight": self._max_in_flight()})
+
+    async def disconnect(self, code):
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    @staticmethod
+    def _max_in_flight() -> int:
+        return settings.CLASSIFIER["WEBCAM_MAX_IN_FLIGHT"]
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        if bytes_data is None:
+            await self._reject("binary_expected", "Send each frame as one binary message (JPEG or PNG bytes).")
+            return
+        if len(self.in_flight) >= self._max_in_flight():
+            await self._reject(
+                "busy", f"{len(self.in_flight)} frames are still being classified; this one was skipped."
+            )
+            return
+        if not await self._within_rate():
+            await self._reject("rate_limited", "Frames are coming too fast; this one was skipped.")
+            return
+        limit = settings.CLASSIFIER["WEBCAM_MAX_FRAME_BYTES"]
+        if len(bytes_data) > limit:
+            await self._reject("frame_too_large", f"The frame is {len(bytes_data):,} bytes; the limit is {limit:,}.")
+            return
+        try:
+            classification = await self._submit(bytes_data)
+        except ImageRejected as exc:
+            await self._reject(exc.code, exc.message)
+            return
+        except submission.ServiceUnavailable as exc:
+            await self._reject("unavailable", str(exc))
+            return
+        self.in_flight.add(classification.pk)
+        await self.send_json(
+            {"type": "accepted", "classification": classification_payload(classification), "in_flight": len(self.in_flight)}
+        )
+
+    @database_sync_to_async
+    def _within_rate(self) -> bool:
+        address = (self.scope.get("client") or [None])[0]
+        ident = ratelimit.client_ident(self.scope.get("user"), address)
+        return ratelimit.allow("webcam", ident, settings.CLASSIFIER["WEBCAM_FRAME_RATE"])
+
+    @database_sync_to_async
+    def _submit(self, data: bytes) -> Classification:
+        user = self.scope.get("user")
+        return submission.submit_image(
+            data=data, original_name="webcam.jpg", source=Classification.Source.WEBCAM, user=user, notify_group=self.group
+        )
+
+    async def _reject(self, code: str, message: str):
+        await self.send_json({"type": "rejected", "code": code, "message": message})
+
+    async def classification_finished(self, event):
+        classification = event["classification"]
+        self.in_flight.discard(classification["id"])
+        await self.send_json({"type": "result", "classification": classification, "in_flight": len(self.in_flight)})
+
+
+class LiveFeedConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        if _login_missing(self.scope):
+            await self.close(code=4401)
+            return
+        await self.channel_layer.group_add(LIVE_FEED_GROUP, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        await self.channel_layer.group_discard(LIVE_FEED_GROUP, self.channel_name)
+
+    async def classification_finished(self, event):
+        await self.send_json({"type": "result", "classification": event["classification"]})
