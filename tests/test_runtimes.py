@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from ml import runtimes
+from ml import onnx_export, runtime_choice, runtimes
 from ml.bundle import read_metadata
 from ml.keras_io import load_model
 from ml.predictor import Predictor
@@ -38,11 +38,11 @@ def test_onnx_runtime_matches_keras_within_tolerance(tiny_model, export_dir):
     batch = prepare_batch(photos(), metadata.input_size, metadata.preprocessing)
     keras_probabilities = model.predict(batch, verbose=0)
     assert predictor.runtime_name == "onnxruntime"
-    assert np.abs(predictor.predict_array(batch) - keras_probabilities).max() < runtimes.MATCH_TOLERANCE
+    assert np.abs(predictor.predict_array(batch) - keras_probabilities).max() < runtime_choice.MATCH_TOLERANCE
     assert [p.label for p in predictor.predict(photos())] == [
         metadata.class_names[i] for i in keras_probabilities.argmax(axis=1)
     ]
-    assert (export_dir / runtimes.onnx_file_name()).is_file()  # cached for the next process
+    assert (export_dir / onnx_export.onnx_file_name()).is_file()  # cached for the next process
 
 
 def test_auto_serves_the_faster_of_the_runtimes_that_match(tiny_model, export_dir):
@@ -60,9 +60,9 @@ def test_a_failed_export_falls_back_to_tensorflow_and_logs_it(tiny_model, monkey
     def broken_export(model, directory=None, **options):
         raise RuntimeError("tf2onnx cannot convert layer Foo")
 
-    monkeypatch.setattr(runtimes, "export_onnx", broken_export)
+    monkeypatch.setattr(runtime_choice, "export_onnx", broken_export)
     model, metadata = tiny_model
-    with caplog.at_level(logging.WARNING, logger="ml.runtimes"):
+    with caplog.at_level(logging.WARNING, logger="ml.runtime_choice"):
         predictor = Predictor(model, metadata, runtime="auto")
 
     assert predictor.runtime_name == "tensorflow"
@@ -72,9 +72,9 @@ def test_a_failed_export_falls_back_to_tensorflow_and_logs_it(tiny_model, monkey
 
 
 def test_an_export_past_its_limits_is_stopped_and_tensorflow_serves(tiny_model, tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(runtimes, "EXPORT_TIMEOUT_S", 0)  # the real export child, stopped at once
+    monkeypatch.setattr(onnx_export, "EXPORT_TIMEOUT_S", 0)  # the real export child, stopped at once
     model, metadata = tiny_model
-    with caplog.at_level(logging.WARNING, logger="ml.runtimes"):
+    with caplog.at_level(logging.WARNING, logger="ml.runtime_choice"):
         predictor = Predictor(model, metadata, runtime="auto", export_dir=tmp_path)
 
     assert predictor.runtime_name == "tensorflow"
@@ -91,7 +91,7 @@ def test_an_export_that_disagrees_with_keras_is_not_served(tiny_model, export_di
 
     monkeypatch.setattr(runtimes.OnnxRuntime, "__call__", off_by_a_little)
     model, metadata = tiny_model
-    with caplog.at_level(logging.WARNING, logger="ml.runtimes"):
+    with caplog.at_level(logging.WARNING, logger="ml.runtime_choice"):
         predictor = Predictor(model, metadata, runtime="onnxruntime", export_dir=export_dir)
 
     assert predictor.runtime_name == "tensorflow"
@@ -99,7 +99,7 @@ def test_an_export_that_disagrees_with_keras_is_not_served(tiny_model, export_di
 
 
 def test_training_and_evaluation_keep_keras_and_export_nothing(tiny_model, monkeypatch):
-    monkeypatch.setattr(runtimes, "export_onnx", lambda *a, **k: pytest.fail("exported without being asked"))
+    monkeypatch.setattr(runtime_choice, "export_onnx", lambda *a, **k: pytest.fail("exported without being asked"))
     model, metadata = tiny_model
 
     assert Predictor(model, metadata).runtime_name == "tensorflow"

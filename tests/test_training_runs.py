@@ -10,6 +10,7 @@ from PIL import Image
 
 from classification.training import execution, runs
 from classification.models import ModelVersion, TrainingRun
+from tests.conftest import wait_until_finished
 from tests.ml.fakes import make_dataset
 
 SETTINGS = {"arch": "basic_cnn", "weights": "none", "epochs": 2, "img_size": 24, "batch_size": 8, "seed": 1}
@@ -151,6 +152,7 @@ def test_train_from_reviewed_images_compares_with_the_active_model(
             buffer = io.BytesIO()
             coloured_square(COLOURS[colour], 32, rng).save(buffer, format="PNG")
             row = submit_image(data=buffer.getvalue(), original_name=f"{colour}.png")
+            wait_until_finished([row.pk])  # the worker classifies it; then it says what the test needs
             Classification.objects.filter(pk=row.pk).update(status="done", predicted_label="human", confidence=0.4)
             review(Classification.objects.get(pk=row.pk), label=label, user=staff)
 

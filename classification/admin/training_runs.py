@@ -23,13 +23,13 @@ def option_field(spec: TrainingOption) -> forms.Field:
         return forms.ChoiceField(choices=list(spec.choices.items()), **common)
     if spec.type is bool:
         return forms.BooleanField(required=False, **common)
-    required = not spec.optional and spec.type is not str
+    # Shown filled with its default; left blank, the default applies (see settings()).
     bounds = {"min_value": spec.minimum, "max_value": spec.maximum}
     if spec.type is int:
-        return forms.IntegerField(required=required, **bounds, **common)
+        return forms.IntegerField(required=False, **bounds, **common)
     if spec.type is float:
-        return forms.FloatField(required=required, **bounds, **common)
-    return forms.CharField(required=required, **common)
+        return forms.FloatField(required=False, **bounds, **common)
+    return forms.CharField(required=False, **common)
 
 
 class TrainingRunFormBase(forms.ModelForm):
@@ -46,9 +46,9 @@ class TrainingRunFormBase(forms.ModelForm):
         }
 
     def settings(self) -> dict:
-        """The options chosen; a blank optional one is left out, so it takes its default."""
-        chosen = {name: self.cleaned_data[name] for name in self.OPTIONS}
-        return {name: value for name, value in chosen.items() if value is not None}
+        """The options chosen; a blank one is left out, so it takes its default."""
+        chosen = {name: self.cleaned_data.get(name) for name in self.OPTIONS}
+        return {name: value for name, value in chosen.items() if value not in (None, "")}
 
     def clean(self):
         cleaned = super().clean()
