@@ -110,10 +110,11 @@ def test_webcam_page_streams_frames_and_shows_pushed_results(
     with chromium(*fake_camera) as browser:
         shown, labels, message = _stream_from_fake_camera(browser, daphne_server)
 
-    rows = {row.pk: row for row in Classification.objects.filter(pk__in=shown)}
+    rows = {str(row.public_id): row for row in Classification.objects.filter(public_id__in=shown)}
     assert len(rows) == len(shown) >= 2
     assert all(row.source == "webcam" and row.status == "done" for row in rows.values())
-    assert shown == sorted(shown, reverse=True)  # newest first
+    assert [rows[id].pk for id in shown] == sorted((row.pk for row in rows.values()), reverse=True)  # newest first
+    assert len({row.owner_key for row in rows.values()}) == 1  # the browser session's, as on the history page
     assert set(labels) <= set(active_tiny_model.class_names)
     assert message == ""
 
@@ -134,7 +135,7 @@ def _stream_from_fake_camera(browser, base_url):
     page.locator("#webcam-results [data-status=done]").nth(1).wait_for(timeout=60_000)
     page.click("#toggle")  # stop capturing
     shown = page.eval_on_selector_all(
-        "#webcam-results [data-status=done]", "items => items.map(item => Number(item.dataset.id))"
+        "#webcam-results [data-status=done]", "items => items.map(item => item.dataset.id)"
     )
     labels = page.eval_on_selector_all("#webcam-results .label", "items => items.map(item => item.textContent)")
 

@@ -55,7 +55,7 @@ def test_webcam_frame_is_classified_and_pushed_back(active_tiny_model, celery_wo
     assert result["classification"]["id"] == accepted["classification"]["id"]
     assert result["classification"]["status"] == "done"
     assert result["in_flight"] == 0
-    row = Classification.objects.get(pk=result["classification"]["id"])
+    row = Classification.objects.get(public_id=result["classification"]["id"])
     assert (row.source, row.status, row.predicted_label) == ("webcam", "done", result["classification"]["predicted_label"])
 
 
