@@ -20,10 +20,16 @@ from dataclasses import dataclass
 from django.conf import settings
 from PIL import Image, ImageCms, JpegImagePlugin
 
+from ml.preprocessing import open_image
+
 logger = logging.getLogger(__name__)
 
 _SRGB = ImageCms.createProfile("sRGB")
 JPEG_FORMATS = ("JPEG", "MPO")
+#: ``Image.info`` keys that carry metadata about the photo, its place, its maker or its device.
+METADATA_KEYS = {"exif", "icc_profile", "xmp", "XML:com.adobe.xmp", "comment", "photoshop", "iptc", "mp"}
+#: JPEG application segments that hold only how to decode (JFIF, Adobe's colour transform).
+HARMLESS_JPEG_SEGMENTS = {"APP0", "APP14"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,30 @@ def to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
     except (ImageCms.PyCMSError, OSError, ValueError):
         logger.info("Ignoring an unreadable colour profile")
         return image
+
+
+def clean(source: Image.Image) -> tuple[Image.Image, CleanImage]:
+    """Decode ``source`` (opened, not yet loaded) upright and in sRGB; re-encode it without metadata.
+
+    Returns the decoded image too: the thumbnail is made from it, and its
+    size is the stored image's.
+    """
+    jpeg_options = jpeg_encoding(source)
+    icc_profile = source.info.get("icc_profile")
+    image = to_srgb(open_image(source), icc_profile)
+    return image, clean_encode(image, source.format, jpeg_options)
+
+
+def carries_metadata(image: Image.Image) -> bool:
+    """Whether an opened image file holds any metadata :func:`clean` would drop (or an orientation to apply)."""
+    if METADATA_KEYS & set(image.info):
+        return True
+    if image.format in JPEG_FORMATS:
+        return any(marker not in HARMLESS_JPEG_SEGMENTS for marker, _ in getattr(image, "applist", []))
+    if image.format == "PNG":
+        image.load()  # text chunks after the pixels are read only now
+        return bool(getattr(image, "text", None))
+    return False
 
 
 def clean_encode(image: Image.Image, source_format: str, jpeg_options: dict) -> CleanImage:

@@ -21,7 +21,6 @@ from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
 from classification.intake import sanitize
-from ml.preprocessing import open_image
 
 #: Pillow format name -> extension of the stored file.
 ALLOWED_FORMATS = {
@@ -114,16 +113,12 @@ def validate_image(data: bytes) -> ValidatedImage:
             code="too_many_pixels",
         )
     _refuse_implausible_size(data, image_format, width, height)
-    jpeg_options = sanitize.jpeg_encoding(header)
-    icc_profile = header.info.get("icc_profile")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = open_image(header)
+            image, clean = sanitize.clean(header)
     except Exception:
         raise _corrupt()
-    image = sanitize.to_srgb(image, icc_profile)
-    clean = sanitize.clean_encode(image, image_format, jpeg_options)
     return ValidatedImage(
         data=clean.data,
         format=clean.format,
