@@ -5,6 +5,7 @@ from __future__ import annotations
 import mimetypes
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
@@ -51,7 +52,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 links.append(format_html('<a href="{}">{}</a><br>', url, name))
         return format_html_join("", "{}", ((link,) for link in links)) or "—"
 
-    @admin.action(description="Activate the selected version (workers switch before their next task)")
+    @admin.action(
+        description="Activate the selected version (workers switch before their next task)", permissions=["change"]
+    )
     def activate_version(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
@@ -73,6 +76,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
         ] + super().get_urls()
 
     def report_view(self, request, pk: int, name: str):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         version = get_object_or_404(ModelVersion, pk=pk)
         stored = version.report_files.get(name)
         if stored is None:
