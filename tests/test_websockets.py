@@ -63,8 +63,11 @@ def test_live_feed_receives_results_from_every_source(client, active_tiny_model,
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.urls import reverse
 
+    client.get(reverse("history"))  # the page gives this browser its session, which the socket then carries
+    session = [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+
     async def scenario():
-        feed, connected = await connect("/ws/classifications/")
+        feed, connected = await connect("/ws/classifications/", headers=ORIGIN + session)
         assert connected
         await asyncio.sleep(0.2)  # the group subscription is in place before anything finishes
         from channels.db import database_sync_to_async
