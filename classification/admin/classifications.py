@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, Q
 from django.http import HttpResponse
@@ -21,6 +19,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from classification.admin.changelists import BoundedFilters
 from classification.admin.statistics import statistics_view
 from classification.models import Classification, ReviewQueueItem
 from classification.review import datasets, reviews, suggestions
@@ -68,20 +67,6 @@ class SuggestionFilter(admin.SimpleListFilter):
         return suggestions.with_suggestion(queryset) if self.value() == "yes" else queryset
 
 
-class BoundedChangeList(ChangeList):
-    """A changelist whose date filters refuse absurd values (``created_at__year=99999999999``) like any bad filter.
-
-    Django turns a ``ValueError`` there into its "bad lookup" redirect, but a
-    year too large for a C integer raises ``OverflowError`` and would be a 500.
-    """
-
-    def get_filters(self, request):
-        try:
-            return super().get_filters(request)
-        except OverflowError as exc:
-            raise IncorrectLookupParameters(exc) from exc
-
-
 class ReviewChangeListForm(forms.ModelForm):
     """The editable review column: a choice of known classes, blank for "not reviewed"."""
 
@@ -105,7 +90,7 @@ def _thumbnail(classification: Classification, size: int) -> str:
 
 
 @admin.register(Classification)
-class ClassificationAdmin(admin.ModelAdmin):
+class ClassificationAdmin(BoundedFilters, admin.ModelAdmin):
     list_display = (
         "id", "thumbnail_image", "predicted_label", "confidence_display", "reviewed_label", "suggested_label",
         "source", "model_version", "status", "created_at",
@@ -136,9 +121,6 @@ class ClassificationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # images come in through the upload form, the webcam and the API
-
-    def get_changelist(self, request, **kwargs):
-        return BoundedChangeList
 
     def get_changelist_form(self, request, **kwargs):
         kwargs["form"] = ReviewChangeListForm

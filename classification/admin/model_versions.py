@@ -12,13 +12,14 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from classification.admin.changelists import BoundedFilters
 from classification.models import ModelVersion
 from classification.registry import versions
 from ml.bundle import BundleError
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(BoundedFilters, admin.ModelAdmin):
     list_display = (
         "id", "name", "architecture", "input_size", "sample_accuracy", "test_accuracy", "is_active", "is_demo",
         "created_at",
