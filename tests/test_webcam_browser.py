@@ -46,20 +46,22 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def daphne_server(request, tmp_path):
-    """The real ASGI server on the test database: HTTP (default) or HTTPS, with websockets."""
-    scheme = getattr(request, "param", "http")
+@contextmanager
+def serve_daphne(scheme: str, tmp_path: Path, **env: str):
+    """The real ASGI server on the test database: HTTP or HTTPS, with websockets; yields its URL.
+
+    Its output goes to ``tmp_path / "daphne.log"`` (a pipe nobody reads could fill up and stall it).
+    """
     port = _free_port()
-    env = child_process_env()
     if scheme == "https":
         tls = self_signed_certificate(tmp_path)
         endpoint = ["-e", f"ssl:port={port}:interface=127.0.0.1:privateKey={tls['TLS_KEY_FILE']}:certKey={tls['TLS_CERT_FILE']}"]
     else:
         endpoint = ["-b", "127.0.0.1", "-p", str(port)]
+    log = open(tmp_path / "daphne.log", "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", *endpoint, "classifier_site.asgi:application"],
-        cwd=REPO_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=REPO_DIR, env={**child_process_env(), **env}, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -73,6 +75,13 @@ def daphne_server(request, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture
+def daphne_server(request, tmp_path):
+    with serve_daphne(getattr(request, "param", "http"), tmp_path) as url:
+        yield url
 
 
 @contextmanager
