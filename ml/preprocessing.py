@@ -48,9 +48,13 @@ def open_image(source: ImageSource, *, reduce_to: int | None = None) -> Image.Im
     and only tag the rotation. With ``reduce_to``, a JPEG is decoded at the
     smallest of its 1/2, 1/4 or 1/8 scales that is still at least that many
     pixels on each side (libjpeg's draft mode): a 24-megapixel photo bound for a
-    224-pixel input never exists in memory at full size.
+    224-pixel input never exists in memory at full size. A file it opens itself
+    is rotated in place and a deep image dropped as soon as its 8-bit copy
+    exists, so at most about two copies of the pixels exist at once; an image
+    it is given is left as it was.
     """
-    if isinstance(source, Image.Image):
+    owned = not isinstance(source, Image.Image)
+    if not owned:
         image = source
     elif isinstance(source, (str, Path)):
         with open(source, "rb") as fh:
@@ -60,7 +64,12 @@ def open_image(source: ImageSource, *, reduce_to: int | None = None) -> Image.Im
     if reduce_to and image.format == "JPEG":
         image.draft("RGB", (reduce_to, reduce_to))
     image.load()
-    image = ImageOps.exif_transpose(image)
+    if owned:
+        ImageOps.exif_transpose(image, in_place=True)  # no copy when there is nothing to rotate
+    else:
+        image = ImageOps.exif_transpose(image)
+    if image.mode in DEEP_MODES:
+        image = _deep_to_grey(image)  # the 16/32-bit pixels go before the RGB ones are made
     return to_rgb(image)
 
 

@@ -69,16 +69,19 @@ def to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
         return image
 
 
-def clean(source: Image.Image) -> tuple[Image.Image, CleanImage]:
-    """Decode ``source`` (opened, not yet loaded) upright and in sRGB; re-encode it without metadata.
+def clean(data: bytes) -> tuple[Image.Image, CleanImage]:
+    """Decode an image file upright and in sRGB; re-encode it without metadata.
 
-    Returns the decoded image too: the thumbnail is made from it, and its
-    size is the stored image's.
+    The header is read on its own first (format, quantization tables, colour
+    profile: no pixels), so the decode owns its image and keeps no spare copy.
+    Returns the decoded image too: the thumbnail is made from it, and its size
+    is the stored image's.
     """
-    jpeg_options = jpeg_encoding(source)
-    icc_profile = source.info.get("icc_profile")
-    image = to_srgb(open_image(source), icc_profile)
-    return image, clean_encode(image, source.format, jpeg_options)
+    header = Image.open(io.BytesIO(data))
+    jpeg_options = jpeg_encoding(header)
+    icc_profile = header.info.get("icc_profile")
+    image = to_srgb(open_image(data), icc_profile)
+    return image, clean_encode(image, header.format, jpeg_options)
 
 
 def carries_metadata(image: Image.Image) -> bool:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -114,9 +116,9 @@ def validate_image(data: bytes) -> ValidatedImage:
         )
     _refuse_implausible_size(data, image_format, width, height)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), decoding(width * height):
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image, clean = sanitize.clean(header)
+            image, clean = sanitize.clean(data)
     except Exception:
         raise _corrupt()
     return ValidatedImage(
@@ -128,6 +130,36 @@ def validate_image(data: bytes) -> ValidatedImage:
         sha256=hashlib.sha256(data).hexdigest(),
         thumbnail_jpeg=sanitize.thumbnail_jpeg(image),
     )
+
+
+class _PixelBudget:
+    """Decodes running at once in this process hold at most ``MAX_IMAGE_PIXELS`` pixels together.
+
+    Each request decodes on its own thread, so four 40-megapixel uploads would
+    otherwise be four times the memory of one; they take turns instead, while
+    small images (webcam frames) never wait for each other. An image alone is
+    never refused a turn.
+    """
+
+    def __init__(self):
+        self._condition = threading.Condition()
+        self._in_use = 0
+
+    @contextmanager
+    def __call__(self, pixels: int):
+        budget = upload_limits()["max_pixels"]
+        with self._condition:
+            self._condition.wait_for(lambda: self._in_use == 0 or self._in_use + pixels <= budget)
+            self._in_use += pixels
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._in_use -= pixels
+                self._condition.notify_all()
+
+
+decoding = _PixelBudget()
 
 
 def _refuse_implausible_size(data: bytes, image_format: str, width: int, height: int) -> None:

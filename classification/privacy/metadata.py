@@ -45,12 +45,12 @@ def clean_stored_images(*, dry_run: bool = False) -> CleaningReport:
 def clean_stored_image(classification: Classification, *, dry_run: bool = False) -> bool:
     """Re-encode one row's stored image when it carries metadata; True when it did (or would)."""
     with classification.image.open("rb") as fh:
-        source = Image.open(io.BytesIO(fh.read()))
-    if not sanitize.carries_metadata(source):
+        data = fh.read()
+    if not sanitize.carries_metadata(Image.open(io.BytesIO(data))):
         return False
     if dry_run:
         return True
-    image, clean = sanitize.clean(source)
+    image, clean = sanitize.clean(data)
     old_names = [field.name for field in (classification.image, classification.thumbnail) if field.name]
     classification.image.save(f"image.{clean.extension}", ContentFile(clean.data), save=False)
     classification.thumbnail.save("thumbnail.jpg", ContentFile(sanitize.thumbnail_jpeg(image)), save=False)
