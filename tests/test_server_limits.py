@@ -35,10 +35,15 @@ LIMITS = {
 }
 
 
-@pytest.fixture
-def server(tmp_path, active_tiny_model):
-    with serve_daphne("http", tmp_path, **LIMITS) as url:
-        yield url, tmp_path / "daphne.log"
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, django_db_setup):
+    """One daphne for the module, on the test database (set up first, so it is the one daphne is given).
+
+    It needs no model: nothing here waits for a classification.
+    """
+    directory = tmp_path_factory.mktemp("limits")
+    with serve_daphne("http", directory, **LIMITS) as url:
+        yield url, directory / "daphne.log"
 
 
 def _jpeg_of_about(size: int) -> bytes:
@@ -52,7 +57,7 @@ def _jpeg_of_about(size: int) -> bytes:
         side += 100
 
 
-def test_websocket_frames_up_to_the_setting_are_taken_and_bigger_ones_refused_on_an_open_socket(server):
+def test_websocket_frames_up_to_the_setting_are_taken_and_bigger_ones_refused_on_an_open_socket(server, db):
     from websockets.sync.client import connect
 
     url, log = server
