@@ -32,6 +32,7 @@ bench/results/end_to_end.json.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import queue
@@ -52,7 +53,11 @@ CPU_ROLES = ("web", "worker", "postgres", "redis", "clients")
 
 
 class LiveFeed:
-    """One websocket on the live feed, noting when each classification's result arrives."""
+    """One websocket on the live feed, noting when each classification's result arrives.
+
+    Results are pushed only to their owner: the feed and every uploader share
+    one visitor's browser session (:func:`visitor_cookies`).
+    """
 
     def __init__(self, url: str):
         from websockets.sync.client import connect
@@ -61,7 +66,8 @@ class LiveFeed:
         self.error: Exception | None = None
         self._events: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
-        self._socket = connect(url.replace("http", "ws", 1) + "/ws/classifications/", origin=url, max_size=None)
+        self._socket = connect(url.replace("http", "ws", 1) + "/ws/classifications/", origin=url, max_size=None,
+                               additional_headers={"Cookie": visitor_cookies(url)[1]})
         self._thread = threading.Thread(target=self._listen, daemon=True)
         self._thread.start()
 
@@ -94,16 +100,26 @@ class LiveFeed:
         self._socket.close()
 
 
+@functools.lru_cache
+def visitor_cookies(url: str) -> tuple[str, str]:
+    """One browser session for the whole benchmark: (its CSRF token, its Cookie header)."""
+    import requests
+
+    page = requests.get(url + "/", timeout=10)
+    page.raise_for_status()
+    token = page.cookies["csrftoken"]
+    return token, f"csrftoken={token}; sessionid={page.cookies['sessionid']}"
+
+
 class Uploader:
-    """One client: a session with the CSRF cookie, uploading one photo per request."""
+    """One client: a connection with the visitor's session and CSRF cookie, uploading one photo per request."""
 
     def __init__(self, url: str):
         import requests
 
         self.url = url
         self.session = requests.Session()
-        self.session.get(url + "/", timeout=10).raise_for_status()
-        self.token = self.session.cookies["csrftoken"]
+        self.token, self.cookie = visitor_cookies(url)
 
     def upload(self, name: str, data: bytes) -> tuple[int, float, float]:
         """(classification id, sent at, answered at), wall-clock seconds."""
@@ -111,8 +127,8 @@ class Uploader:
         response = self.session.post(
             self.url + "/",
             files={"files": (name, data, "image/png" if data[:4] == b"\x89PNG" else "image/jpeg")},
-            # The cookie by hand: with DEBUG off it is marked Secure, and this is plain HTTP on 127.0.0.1.
-            headers={"X-CSRFToken": self.token, "Cookie": f"csrftoken={self.token}", "Accept": "application/json"},
+            # The cookies by hand: the same visitor's, whichever connection sends them.
+            headers={"X-CSRFToken": self.token, "Cookie": self.cookie, "Accept": "application/json"},
             timeout=30,
         )
         answered = time.time()
@@ -150,7 +166,7 @@ def run_level(url: str, feed: LiveFeed, images: list[bytes], clients: int, per_c
 def with_server_times(records: list[dict]) -> list[dict]:
     from classification.models import Classification
 
-    rows = {row.pk: row for row in Classification.objects.filter(pk__in=[r["id"] for r in records])}
+    rows = {str(row.public_id): row for row in Classification.objects.filter(public_id__in=[r["id"] for r in records])}
     for record in records:
         row = rows[record["id"]]
         record.update(

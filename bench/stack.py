@@ -47,6 +47,7 @@ class Stack:
             # Every simulated client comes from 127.0.0.1: per-address limits would stop the load itself.
             "CLASSIFIER_UPLOAD_RATE": "1000000/min",
             "CLASSIFIER_WEBCAM_FRAME_RATE": "1000000/min",
+            "CLASSIFIER_MAX_CONCURRENT_UPLOADS_PER_ADDRESS": "1000",
             "VAR_DIR": str(self.var_dir),
             "DATABASE_URL": f"{POSTGRES}/{self.db_name}" if database == "postgres" else f"sqlite:///{self.var_dir / 'db.sqlite3'}",
             "REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",

@@ -6,7 +6,8 @@ checked by import-linter (``.importlinter``) in the test command:
 - web-side rooms: ``web`` (pages, consumers), ``api``, ``admin``, and
   ``tasks`` (Celery's side) call
 - the services and selectors of ``intake``, ``serving``, ``registry``,
-  ``review``, ``training``, ``ops`` and ``results``, which use
+  ``review``, ``training``, ``ops``, ``results``, ``privacy`` and
+  ``accounts``, which use
 - ``queueing`` (the one seam to the broker) and ``models`` (what is stored).
 
 Only ``queueing`` and ``tasks`` import Celery; ``ml`` imports nothing of this app.

@@ -30,12 +30,15 @@ logger = logging.getLogger(__name__)
 CLASSIFY_IMAGE = "classification.tasks.classify_image"
 TRAIN_MODEL = "classification.tasks.train_model"
 REQUEUE_STUCK = "classification.tasks.requeue_stuck"
+DELETE_EXPIRED = "classification.tasks.delete_expired"
 
 app.conf.beat_schedule = {
     "requeue-stuck-classifications": {
         "task": REQUEUE_STUCK,
         "schedule": settings.CLASSIFIER["SWEEP_INTERVAL_SECONDS"],
     },
+    # Expired unreviewed images and their files (classification.privacy.retention); hourly is plenty for days.
+    "delete-expired-images": {"task": DELETE_EXPIRED, "schedule": 3600.0},
 }
 
 

@@ -16,6 +16,7 @@ from celery import shared_task
 from celery.signals import worker_init, worker_process_init
 
 from classification import queueing
+from classification.privacy import retention
 from classification.serving import batching, classify, process_model, recovery
 from classification.training import execution
 
@@ -36,6 +37,12 @@ def train_model(training_run_id: int) -> None:
 def requeue_stuck() -> dict:
     """Run by beat every minute: queue again what a lost message or a dead worker left behind."""
     return recovery.requeue_stuck()
+
+
+@shared_task(name=queueing.DELETE_EXPIRED, ignore_result=True)
+def delete_expired() -> dict:
+    """Run by beat every hour: delete unreviewed images older than their retention, files included."""
+    return retention.delete_expired()
 
 
 @worker_init.connect

@@ -1,7 +1,10 @@
 """ASGI entry point for daphne: HTTP through Django, websockets through Channels.
 
 Websocket handshakes must come from an allowed origin (the site's own hosts),
-so another site cannot open a socket with a visitor's cookies.
+so another site cannot open a socket with a visitor's cookies. The server's
+own limits follow the settings (``classifier_site.server_limits``), and
+chunked request bodies get a length before Django reads them
+(``classifier_site.request_bodies``).
 """
 
 import os
@@ -22,10 +25,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from classification.web.routing import websocket_urlpatterns  # noqa: E402
+from classifier_site.request_bodies import LengthForChunkedBodies  # noqa: E402
+from classifier_site.server_limits import apply_to_daphne  # noqa: E402
+
+apply_to_daphne()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": LengthForChunkedBodies(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -13,6 +13,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from classifier_site.secret_key import persistent_secret_key
 from classifier_site.storage import s3_storage
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -23,11 +24,14 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 VAR_DIR = Path(env("VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite, media and caches live here by default
 
-DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-change-me"
-SECRET_KEY = env("DJANGO_SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
-if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
-    raise ImproperlyConfigured("DJANGO_DEBUG is off: set DJANGO_SECRET_KEY to a long random value.")
+# Without DJANGO_SECRET_KEY a random key is made once and kept in VAR_DIR (mode 0600), so `make run`
+# needs no configuration and sessions survive restarts. Several machines must share one: set it.
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="") or persistent_secret_key(VAR_DIR)
+# Off unless asked for: a debug page shows settings and paths. scripts/run.sh refuses it on a
+# non-local HOST, and the middleware below answers only loopback clients while it is on.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+if SECRET_KEY == "dev-only-insecure-key-change-me":  # the old .env.example's value: public, so never a key
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY is the published example value: set a long random one, or unset it.")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -41,13 +45,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "classification",
 ]
 
 MIDDLEWARE = [
+    "classification.ops.middleware.DebugOnlyForLoopback",
+    "classification.ops.middleware.RefuseNulCharacters",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -216,6 +221,15 @@ CLASSIFIER = {
     # Rate limits per signed-in user, or per address: files through the upload form, webcam frames.
     "UPLOAD_RATE": env("CLASSIFIER_UPLOAD_RATE", default="120/min"),
     "WEBCAM_FRAME_RATE": env("CLASSIFIER_WEBCAM_FRAME_RATE", default="30/min"),
+    # The HTTP server's own limits (classifier_site/server_limits.py applies them to daphne): a request
+    # body that stalls this long, or takes longer than the second in all, is dropped; one address may
+    # send this many request bodies at once.
+    "REQUEST_IDLE_TIMEOUT_SECONDS": env.float("CLASSIFIER_REQUEST_IDLE_TIMEOUT_SECONDS", default=20.0),
+    "REQUEST_BODY_TIMEOUT_SECONDS": env.float("CLASSIFIER_REQUEST_BODY_TIMEOUT_SECONDS", default=120.0),
+    "MAX_CONCURRENT_UPLOADS_PER_ADDRESS": env.int("CLASSIFIER_MAX_CONCURRENT_UPLOADS_PER_ADDRESS", default=8),
+    # Days unreviewed images are kept (0: for ever); reviewed ones, and those an owner corrected, stay.
+    "RETENTION_WEBCAM_DAYS": env.int("CLASSIFIER_RETENTION_WEBCAM_DAYS", default=7),
+    "RETENTION_UPLOAD_DAYS": env.int("CLASSIFIER_RETENTION_UPLOAD_DAYS", default=90),
     "MODEL_CACHE_DIR": Path(env("CLASSIFIER_MODEL_CACHE_DIR", default=str(VAR_DIR / "model-cache"))),
     # Local copies of training data synced from s3://bucket/prefix.
     "DATASET_CACHE_DIR": Path(env("CLASSIFIER_DATASET_CACHE_DIR", default=str(VAR_DIR / "dataset-cache"))),
@@ -244,9 +258,12 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "classification.api.authentication.NamedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    # JSON whatever the Accept header says (a browser's text/html included); Swagger UI is the HTML view.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "classification.api.negotiation.JsonWhenNothingElseFits",
     "DEFAULT_PERMISSION_CLASSES": ["classification.api.permissions.ReadOrAuthenticatedWrite"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -267,7 +284,17 @@ API_ALLOW_ANONYMOUS_WRITES = env.bool("API_ALLOW_ANONYMOUS_WRITES", default=Fals
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Image classifier API",
-    "DESCRIPTION": "Classify images, fetch results, browse history and manage model versions.",
+    "DESCRIPTION": (
+        "Classify images, fetch results, browse history and manage model versions.\n\n"
+        "**Authentication.** Sign in on the site and make a token on its *API tokens* page "
+        "(`/account/tokens/`; the key is shown once), then send it with every request as "
+        "`Authorization: Token <key>`. A browser that is signed in may use its session instead "
+        "(unsafe requests then need the `X-CSRFToken` header). In Swagger UI, press *Authorize* and "
+        "enter `Token <key>` under tokenAuth.\n\n"
+        "**Whose results.** Every client sees only its own classifications: its token's user, or "
+        "its browser session's uploads; anyone else's is a 404. Users with the view permission on "
+        "classifications can list everyone's with `owner=all`."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
@@ -278,19 +305,23 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Security -----------------------------------------------------------------
-# With DJANGO_DEBUG=false these defaults pass `manage.py check --deploy`.
-SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+# HTTPS-only settings follow how the site is served: behind a TLS-terminating proxy, or by
+# `make run` with a certificate. Plain HTTP on 127.0.0.1 (`make run` out of the box) must keep
+# working, so it gets no redirect and no secure-only cookies. Served over TLS, these defaults pass
+# `manage.py check --deploy` (the production settings: docker-compose.yml).
+BEHIND_TLS_PROXY = env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)
+SERVED_OVER_TLS = BEHIND_TLS_PROXY or bool(env("TLS_CERT_FILE", default=""))
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=SERVED_OVER_TLS)
 # Probes call these over plain HTTP inside the private network.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
-SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = not DEBUG
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000 if SERVED_OVER_TLS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SERVED_OVER_TLS
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # Trust X-Forwarded-Proto only behind a TLS-terminating proxy that sets it.
-if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Images of a private bucket are shown through presigned URLs on its endpoint.
@@ -314,7 +345,8 @@ CONTENT_SECURITY_POLICY = {
 
 # Signed-in users only (pages, images, websockets), for deployments that are not public.
 CLASSIFIER_REQUIRE_LOGIN = env.bool("CLASSIFIER_REQUIRE_LOGIN", default=False)
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = LOGOUT_REDIRECT_URL = "upload"
 if CLASSIFIER_REQUIRE_LOGIN:
     MIDDLEWARE.insert(
         MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,

@@ -23,3 +23,4 @@ from classifier_site.settings import *  # noqa: E402,F401,F403
 DATABASES["default"]["TEST"] = {"NAME": f"test_classifier_{RUN_ID}"}  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405  (WhiteNoise warns on a missing folder)
+WHITENOISE_USE_FINDERS = True  # the servers the tests start serve static files without collectstatic

@@ -9,3 +9,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("classification.web.urls")),
 ]
+
+# The site's own error pages, and JSON under /api/ (classification/web/errors.py).
+handler400 = "classification.web.errors.bad_request"
+handler403 = "classification.web.errors.permission_denied"
+handler404 = "classification.web.errors.not_found"
+handler500 = "classification.web.errors.server_error"

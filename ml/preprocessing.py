@@ -40,23 +40,42 @@ PREPROCESSING_MODES = {
 _VGG_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
 
 
-def open_image(source: ImageSource) -> Image.Image:
+def open_image(source: ImageSource, *, reduce_to: int | None = None) -> Image.Image:
     """Decode ``source`` fully and return an upright RGB image.
 
     Decoding is forced (``load()``) so truncated files fail here, not later in
     a worker. EXIF orientation is applied because phones store photos sideways
-    and only tag the rotation.
+    and only tag the rotation. With ``reduce_to``, a JPEG is decoded at the
+    smallest of its 1/2, 1/4 or 1/8 scales that is still at least that many
+    pixels on each side (libjpeg's draft mode): a 24-megapixel photo bound for a
+    224-pixel input never exists in memory at full size. A file it opens itself
+    is rotated in place and a deep image dropped as soon as its 8-bit copy
+    exists, so at most about two copies of the pixels exist at once; an image
+    it is given is left as it was.
     """
-    if isinstance(source, Image.Image):
+    owned = not isinstance(source, Image.Image)
+    if not owned:
         image = source
     elif isinstance(source, (str, Path)):
         with open(source, "rb") as fh:
             image = Image.open(io.BytesIO(fh.read()))
     else:
         image = Image.open(io.BytesIO(bytes(source)))
+    if reduce_to and image.format == "JPEG":
+        image.draft("RGB", (reduce_to, reduce_to))
     image.load()
-    image = ImageOps.exif_transpose(image)
+    if owned:
+        ImageOps.exif_transpose(image, in_place=True)  # no copy when there is nothing to rotate
+    else:
+        image = ImageOps.exif_transpose(image)
+    if image.mode in DEEP_MODES:
+        image = _deep_to_grey(image)  # the 16/32-bit pixels go before the RGB ones are made
     return to_rgb(image)
+
+
+#: Modes with more than 8 bits per channel: rescaled to 0..255 band by band.
+DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+_BAND_PIXELS = 1 << 20  # pixels converted at a time: a few MB of temporaries, whatever the image size
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -74,13 +93,32 @@ def to_rgb(image: Image.Image) -> Image.Image:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        array = np.asarray(image, dtype=np.float64)
-        low, high = float(array.min()), float(array.max())
-        scale = 255.0 / (high - low) if high > low else 0.0
-        array = ((array - low) * scale).clip(0, 255).astype(np.uint8)
-        return Image.fromarray(array, mode="L").convert("RGB")
+    if image.mode in DEEP_MODES:
+        return _deep_to_grey(image).convert("RGB")
     return image.convert("RGB")
+
+
+def _deep_to_grey(image: Image.Image) -> Image.Image:
+    """Stretch a 16/32-bit or float greyscale image's range onto 0..255, a band of rows at a time.
+
+    The whole image never exists as a wide array: only the 8-bit result and
+    one band's temporaries (integers stay integers; floats use float32). A
+    pixel maps to ``floor((value - low) * 255 / (high - low))``.
+    """
+    low, high = image.getextrema()
+    width, height = image.size
+    grey = np.empty((height, width), dtype=np.uint8)
+    rows = max(1, _BAND_PIXELS // max(width, 1))
+    for top in range(0, height, rows):
+        band = np.asarray(image.crop((0, top, width, min(height, top + rows))))
+        if high <= low:
+            grey[top:top + rows] = 0
+        elif image.mode == "F":
+            scaled = (band.astype(np.float32) - np.float32(low)) * np.float32(255.0 / (high - low))
+            grey[top:top + rows] = np.clip(np.rint(np.nan_to_num(scaled)), 0, 255)
+        else:
+            grey[top:top + rows] = (band.astype(np.int64) - int(low)) * 255 // (int(high) - int(low))
+    return Image.fromarray(grey, mode="L")
 
 
 def scale_pixels(batch: np.ndarray, mode: str) -> np.ndarray:
@@ -104,7 +142,7 @@ def scale_pixels(batch: np.ndarray, mode: str) -> np.ndarray:
 
 def input_pixels(source: ImageSource, size: int) -> np.ndarray:
     """Stage 1: decode ``source`` and squash it to ``size``×``size`` upright RGB ``uint8`` pixels."""
-    image = open_image(source)
+    image = open_image(source, reduce_to=size)
     if image.size != (size, size):
         image = image.resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(image, dtype=np.uint8)

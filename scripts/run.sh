@@ -20,8 +20,17 @@ if [ -z "${REDIS_URL+set}" ]; then
   fi
 fi
 
+# A debug page shows settings and paths: debug mode only ever serves this machine.
+debug=$("$BIN/python" -c 'from classifier_site import settings as s; print(s.DEBUG)')
+if [ "$debug" = "True" ] && ! [[ "$HOST" =~ ^(127\.[0-9.]+|localhost|::1|\[::1\])$ ]]; then
+  echo "DJANGO_DEBUG is on: refusing to serve on $HOST. Debug pages show settings and paths;" \
+       "serve on 127.0.0.1, or turn DJANGO_DEBUG off to serve other machines." >&2
+  exit 1
+fi
+
 "$BIN/python" manage.py migrate --noinput
 "$BIN/python" manage.py ensure_active_model
+"$BIN/python" manage.py collectstatic --noinput --verbosity 0  # served by WhiteNoise with DEBUG off
 
 pids=()
 stop() {

@@ -99,16 +99,22 @@ def celery_worker(transactional_db):
 
 
 def wait_until_finished(ids, timeout: float = 60.0):
-    """Poll the database until every classification is done or failed."""
+    """Poll the database until every classification is done or failed.
+
+    ``ids`` are the public ids that payloads carry, or the internal ``pk``s (all ints).
+    """
     from classification.models import Classification
 
+    field = "pk" if all(isinstance(pk, int) for pk in ids) else "public_id"
+    ids = [pk if field == "pk" else str(pk) for pk in ids]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        rows = list(Classification.objects.filter(pk__in=ids))
+        rows = list(Classification.objects.filter(**{f"{field}__in": ids}))
         if len(rows) == len(ids) and all(row.is_finished for row in rows):
-            return sorted(rows, key=lambda row: list(ids).index(row.pk))
+            key = (lambda row: row.pk) if field == "pk" else (lambda row: str(row.public_id))
+            return sorted(rows, key=lambda row: ids.index(key(row)))
         time.sleep(0.1)
-    states = dict(Classification.objects.filter(pk__in=ids).values_list("pk", "status"))
+    states = dict(Classification.objects.filter(**{f"{field}__in": ids}).values_list(field, "status"))
     raise AssertionError(f"classifications did not finish within {timeout} s: {states}")
 
 

@@ -42,7 +42,7 @@ def test_changelist_shows_thumbnails_and_filters(client, staff, results):
     client.force_login(staff)
     page = client.get(reverse(CHANGELIST)).content.decode()
     for row in results:
-        assert reverse("classification-thumbnail", args=[row.pk]) in page
+        assert reverse("admin:classification_classification_thumbnail", args=[row.pk]) in page
 
     low = client.get(reverse(CHANGELIST), {"confidence": "low"}).context["cl"].queryset
     assert sorted(row.original_name for row in low) == ["b.jpg", "c.jpg"]
@@ -56,7 +56,9 @@ def test_detail_page_shows_large_image_and_every_probability(client, staff, resu
     client.force_login(staff)
     row = results[0]
     page = client.get(reverse("admin:classification_classification_change", args=[row.pk])).content.decode()
-    assert reverse("classification-image", args=[row.pk]) in page
+    assert reverse("admin:classification_classification_image", args=[row.pk]) in page
+    image = client.get(reverse("admin:classification_classification_image", args=[row.pk]))
+    assert b"".join(image.streaming_content) == row.image.open("rb").read()  # staff see what nobody else may
     for label, probability in row.probabilities.items():
         assert f"<th>{label}</th><td>{probability:.4f}</td>" in page
 

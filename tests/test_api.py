@@ -26,10 +26,10 @@ from django.http import Http404
 from django.urls import reverse
 from PIL import Image
 from rest_framework import exceptions
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
+from classification.accounts import tokens
 from classification.api.errors import exception_handler
 from classification.api.serializers import API_EXTRA_FIELDS, ClassificationSerializer
 from classification.api.throttling import UploadRateThrottle
@@ -69,7 +69,7 @@ def staff(django_user_model):
 
 def token_client(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {tokens.create_token(user, 'tests')[1]}")
     return client
 
 
@@ -106,6 +106,7 @@ def assert_error(response, status: int, code: str, message: str = "") -> dict:
 
 
 def make_row(**fields) -> Classification:
+    """A stored row; give it an owner (``submitted_by`` or ``owner_key``) for anyone but staff to see it."""
     defaults = {"image": "images/x.jpg", "content_hash": "0" * 64, "original_name": "x.jpg", "width": 4, "height": 3}
     return Classification.objects.create(**{**defaults, **fields})
 
@@ -153,7 +154,7 @@ def test_upload_with_a_token_is_accepted_and_queued(api, user):
     assert (item["status"], item["source"], item["original_name"]) == ("queued", "api", "red.jpg")
     assert item["predicted_label"] is None and item["reviewed_label"] is None
     assert item["status_url"] == f"http://testserver{API}/classifications/{item['id']}/"
-    row = Classification.objects.get(pk=item["id"])
+    row = Classification.objects.get(public_id=item["id"])
     assert (row.source, row.submitted_by, row.width, row.height) == ("api", user, 64, 48)
 
     polled = api.get(item["status_url"])
@@ -183,8 +184,9 @@ def test_anonymous_upload_when_allowed(anon, settings):
     response = upload(anon, jpeg())
 
     assert response.status_code == 202
-    row = Classification.objects.get(pk=response.json()["accepted"][0]["id"])
+    row = Classification.objects.get(public_id=response.json()["accepted"][0]["id"])
     assert row.submitted_by is None and row.source == "api"
+    assert row.owner_key and anon.get(response.json()["accepted"][0]["status_url"]).status_code == 200  # its session's
 
 
 def test_session_authentication_works_and_needs_csrf(user):
@@ -349,16 +351,18 @@ def test_wait_returns_200_when_the_result_is_ready(api, monkeypatch):
 # --- reading classifications ----------------------------------------------------------
 
 
-def test_detail_and_404(anon):
-    row = make_row(status="done", predicted_label="human", confidence=0.7, probabilities={"human": 0.7})
-    response = anon.get(f"{LIST}{row.pk}/")
+def test_detail_and_404(api, user):
+    row = make_row(status="done", predicted_label="human", confidence=0.7, probabilities={"human": 0.7}, submitted_by=user)
+    response = api.get(f"{LIST}{row.public_id}/")
     assert response.status_code == 200
-    assert response.json()["predicted_label"] == "human"
+    assert response.json()["predicted_label"] == "human" and response.json()["id"] == str(row.public_id)
 
-    assert_error(anon.get(f"{LIST}424242/"), 404, "not_found", "No classification with id 424242")
+    missing = uuid.uuid4()
+    assert_error(api.get(f"{LIST}{missing}/"), 404, "not_found", f"No classification {missing} of yours")
+    assert_error(api.get(f"{LIST}{row.pk}/"), 404, "not_found")  # the sequential id is no address
 
 
-def test_api_shape_is_the_shared_payload_plus_api_fields(anon, staff):
+def test_api_shape_is_the_shared_payload_plus_api_fields(api, user, staff):
     version = make_version()
     row = make_row(
         status="done",
@@ -369,8 +373,9 @@ def test_api_shape_is_the_shared_payload_plus_api_fields(anon, staff):
         reviewed_label="no_human",
         reviewed_by=staff,
         reviewed_at=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
+        submitted_by=user,
     )
-    item = anon.get(f"{LIST}{row.pk}/").json()
+    item = api.get(f"{LIST}{row.public_id}/").json()
 
     payload = classification_payload(row)
     absolute = {key: f"http://testserver{value}" if key.endswith("_url") else value for key, value in payload.items()}
@@ -381,12 +386,13 @@ def test_api_shape_is_the_shared_payload_plus_api_fields(anon, staff):
     assert item["model_version"] == {"id": version.pk, "name": "v"}
 
 
-def test_list_filters(anon):
+def test_list_filters(api, user):
     day = datetime(2025, 3, 10, 12, tzinfo=UTC)
     version = make_version()
     rows = {
         "old_human": make_row(
-            status="done", predicted_label="human", confidence=0.95, source="api", created_at=day - timedelta(days=5)
+            status="done", predicted_label="human", confidence=0.95, source="api", created_at=day - timedelta(days=5),
+            submitted_by=user,
         ),
         "reviewed": make_row(
             status="done",
@@ -395,15 +401,17 @@ def test_list_filters(anon):
             reviewed_label="human",
             model_version=version,
             created_at=day,
+            submitted_by=user,
         ),
-        "queued": make_row(status="queued", source="webcam", created_at=day + timedelta(days=1)),
-        "failed": make_row(status="failed", error_message="boom", created_at=day + timedelta(days=2)),
+        "queued": make_row(status="queued", source="webcam", created_at=day + timedelta(days=1), submitted_by=user),
+        "failed": make_row(status="failed", error_message="boom", created_at=day + timedelta(days=2), submitted_by=user),
     }
+    make_row(status="done", predicted_label="human", confidence=0.99)  # nobody's: never listed
 
     def ids(**params):
-        response = anon.get(LIST, params)
+        response = api.get(LIST, params)
         assert response.status_code == 200, response.content
-        names = {row.pk: name for name, row in rows.items()}
+        names = {str(row.public_id): name for name, row in rows.items()}
         return [names[item["id"]] for item in response.json()["results"]]
 
     assert ids() == ["failed", "queued", "reviewed", "old_human"]  # newest first
@@ -423,9 +431,10 @@ def test_list_filters(anon):
     assert ids(min_confidence="0.5", max_confidence="1", label="no_human") == ["reviewed"]
 
 
-def test_list_pagination(anon):
+def test_list_pagination(api, user):
+    anon = api
     for i in range(5):
-        make_row(created_at=datetime(2025, 1, 1 + i, tzinfo=UTC))
+        make_row(created_at=datetime(2025, 1, 1 + i, tzinfo=UTC), submitted_by=user)
 
     first = anon.get(LIST, {"page_size": 2}).json()
     assert first["count"] == 5 and len(first["results"]) == 2
@@ -480,21 +489,23 @@ def test_model_versions_list_and_detail(anon):
     assert_error(anon.get(f"{API}/model-versions/999999/"), 404, "not_found", "No model version with id 999999")
 
 
-def test_activate_is_staff_only(anon, api, staff):
+def test_activate_needs_the_change_permission_on_model_versions(anon, api, staff, django_user_model):
     current = make_version("current", is_active=True)
     target = make_version("target")
     url = f"{API}/model-versions/{target.pk}/activate/"
 
     assert_error(anon.post(url), 401, "not_authenticated")
-    assert_error(api.post(url), 403, "permission_denied", "Only staff")
+    assert_error(api.post(url), 403, "permission_denied", "change permission on model versions")
+    assert_error(token_client(staff).post(url), 403, "permission_denied")  # staff, but no permission
     assert ModelVersion.objects.get(is_active=True) == current
 
-    response = token_client(staff).post(url)
+    response = token_client(django_user_model.objects.create_superuser("admin")).post(url)
     assert response.status_code == 200, response.content
     assert response.json()["is_active"] is True and response.json()["id"] == target.pk
     assert ModelVersion.objects.get(is_active=True) == target
 
-    assert_error(token_client(staff).post(f"{API}/model-versions/999999/activate/"), 404, "not_found")
+    assert_error(token_client(django_user_model.objects.get(username="admin")).post(
+        f"{API}/model-versions/999999/activate/"), 404, "not_found")
 
 
 # --- throttling ----------------------------------------------------------------------
@@ -554,8 +565,9 @@ def test_unknown_api_paths_are_json_404s(anon):
     assert "Did you mean /api/v1/classifications/?" in hint["message"]
 
 
-def test_wrong_method_is_405_in_the_error_shape(api):
-    assert_error(api.put(f"{LIST}1/"), 405, "method_not_allowed", "PUT")
+def test_wrong_method_is_405_in_the_error_shape(api, user):
+    row = make_row(submitted_by=user)
+    assert_error(api.put(f"{LIST}{row.public_id}/"), 405, "method_not_allowed", "PUT")
     assert_error(api.delete(f"{API}/model-versions/"), 405, "method_not_allowed", "DELETE")
 
 
@@ -585,6 +597,7 @@ def test_schema_documents_every_endpoint_and_error(anon):
     assert set(paths) == {
         "/api/v1/classifications/",
         "/api/v1/classifications/{id}/",
+        "/api/v1/classifications/{id}/suggestion/",
         "/api/v1/model-versions/",
         "/api/v1/model-versions/{id}/",
         "/api/v1/model-versions/{id}/activate/",

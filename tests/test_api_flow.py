@@ -10,8 +10,8 @@ import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.authtoken.models import Token
 
+from classification.accounts import tokens
 from classification.models import Classification, ModelVersion
 from tests.conftest import REPO_DIR, image_bytes, wait_until_finished
 from tests.test_api import LIST, api, fresh_throttle_cache, token_client, user  # noqa: F401  (fixtures)
@@ -66,8 +66,11 @@ def readme_api_blocks() -> dict[str, list[str]]:
 @pytest.fixture
 def readme_env(tmp_path, live_server, active_tiny_model, celery_worker, django_user_model, monkeypatch):
     """A live server with a worker, a staff user's token, the example files, and a row and version to name."""
+    from django.contrib.auth.models import Permission
+
     staff = django_user_model.objects.create_user("readme", is_staff=True)
-    token = Token.objects.create(user=staff).key
+    staff.user_permissions.add(Permission.objects.get(codename="change_modelversion"))
+    token = tokens.create_token(staff, "readme")[1]
     (tmp_path / "photo.jpg").write_bytes(image_bytes())
     (tmp_path / "scan.png").write_bytes(image_bytes("PNG", color=(10, 200, 10)))
     response = token_client(staff).post(
@@ -84,7 +87,7 @@ def readme_env(tmp_path, live_server, active_tiny_model, celery_worker, django_u
     def localize(code: str) -> str:
         assert README_HOST in code and "your-token" in code
         code = code.replace(README_HOST, live_server.url).replace("your-token", token)
-        code = code.replace("/classifications/42/", f"/classifications/{row_id}/")
+        code = code.replace("/classifications/0b4e7c1e-6f1d-4a43-9a55-3c1e2b8d7f42/", f"/classifications/{row_id}/")
         return code.replace("/model-versions/3/", f"/model-versions/{spare.pk}/")
 
     return {"localize": localize, "cwd": tmp_path, "spare": spare, "row_id": row_id}
@@ -93,7 +96,7 @@ def readme_env(tmp_path, live_server, active_tiny_model, celery_worker, django_u
 def test_readme_curl_examples_work(readme_env):
     [script] = readme_api_blocks()["sh"]
     script = readme_env["localize"](script)
-    assert "/classifications/42/" not in script and "/model-versions/3/" not in script
+    assert "/classifications/0b4e7c1e-6f1d-4a43-9a55-3c1e2b8d7f42/" not in script and "/model-versions/3/" not in script
 
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
@@ -108,7 +111,7 @@ def test_readme_curl_examples_work(readme_env):
     out = result.stdout
     assert out.startswith('{"accepted":[{"id":') and '"status":"done"' in out  # ?wait=10 waited
     assert '"original_name":"scan.png"' in out
-    assert f'"id":{readme_env["row_id"]},' in out
+    assert f'"id":"{readme_env["row_id"]}",' in out
     assert '"count":' in out and '"results":[' in out
     assert ModelVersion.objects.get(is_active=True) == readme_env["spare"]
     assert Classification.objects.filter(source="api").count() == 4

@@ -2,9 +2,9 @@
 
 The schema is loaded from /api/schema/ of the real WSGI application, and the
 generated requests go through that application, so this checks the served
-schema and the code together. Requests are authenticated as a staff user so
-writes (uploads, activation) are exercised too; a few known rows make some of
-the generated reads find something.
+schema and the code together. Requests are authenticated as a superuser so
+writes (uploads, activation) and ``owner=all`` are exercised too; a few known
+rows of that user make some of the generated reads find something.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
-from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -25,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from classification.accounts import tokens
 from classification.results import selectors
 from classification.models import Classification
 from tests.conftest import image_bytes
@@ -60,13 +60,17 @@ def wsgi_app():
 
 
 @pytest.fixture
-def staff_headers(django_user_model) -> dict:
-    staff = django_user_model.objects.create_user("fuzzer", is_staff=True)
-    return {"Authorization": f"Token {Token.objects.create(user=staff).key}"}
+def fuzzer(django_user_model):
+    return django_user_model.objects.create_superuser("fuzzer")
 
 
 @pytest.fixture
-def known_rows(db):
+def staff_headers(fuzzer) -> dict:
+    return {"Authorization": f"Token {tokens.create_token(fuzzer, 'fuzzer')[1]}"}
+
+
+@pytest.fixture
+def known_rows(fuzzer):
     version = make_version("fuzz-model", is_active=True)
     done = make_row(
         status="done",
@@ -74,8 +78,9 @@ def known_rows(db):
         confidence=0.9,
         probabilities={"human": 0.9, "no_human": 0.1},
         model_version=version,
+        submitted_by=fuzzer,
     )
-    return {"version": version, "row": done, "queued": make_row(source="webcam")}
+    return {"version": version, "row": done, "queued": make_row(source="webcam", submitted_by=fuzzer)}
 
 
 @pytest.fixture(autouse=True)
@@ -107,6 +112,8 @@ OPERATIONS = [
     ("/api/v1/classifications/", "GET"),
     ("/api/v1/classifications/", "POST"),
     ("/api/v1/classifications/{id}/", "GET"),
+    ("/api/v1/classifications/{id}/", "DELETE"),
+    ("/api/v1/classifications/{id}/suggestion/", "POST"),
     ("/api/v1/model-versions/", "GET"),
     ("/api/v1/model-versions/{id}/", "GET"),
     ("/api/v1/model-versions/{id}/activate/", "POST"),
@@ -144,8 +151,12 @@ def test_known_objects_and_a_real_upload_match_the_schema(api_schema, known_rows
     """The answers random data rarely reaches: 200s for existing rows, 202/200 for a real image."""
     row, version = known_rows["row"], known_rows["version"]
     cases = [
-        api_schema["/api/v1/classifications/{id}/"]["GET"].Case(path_parameters={"id": row.pk}),
+        api_schema["/api/v1/classifications/{id}/"]["GET"].Case(path_parameters={"id": str(row.public_id)}),
         api_schema["/api/v1/classifications/"]["GET"].Case(query={"status": "done", "page_size": 1}),
+        api_schema["/api/v1/classifications/"]["GET"].Case(query={"owner": "all"}),
+        api_schema["/api/v1/classifications/{id}/suggestion/"]["POST"].Case(
+            path_parameters={"id": str(row.public_id)}, body={"label": "no_human"}, media_type="application/json"
+        ),
         api_schema["/api/v1/model-versions/{id}/"]["GET"].Case(path_parameters={"id": version.pk}),
         api_schema["/api/v1/model-versions/"]["GET"].Case(),
         api_schema["/api/v1/model-versions/{id}/activate/"]["POST"].Case(path_parameters={"id": version.pk}),
@@ -155,6 +166,7 @@ def test_known_objects_and_a_real_upload_match_the_schema(api_schema, known_rows
         api_schema["/api/v1/classifications/"]["POST"].Case(
             query={"wait": 5}, body={"files": [image_bytes("PNG")]}, media_type="multipart/form-data"
         ),
+        api_schema["/api/v1/classifications/{id}/"]["DELETE"].Case(path_parameters={"id": str(row.public_id)}),
     ]
     statuses = []
     for case in cases:
@@ -164,4 +176,4 @@ def test_known_objects_and_a_real_upload_match_the_schema(api_schema, known_rows
         if case.method == "POST" and case.path.endswith("/classifications/") and not case.query:
             body = response.json()
             assert len(body["accepted"]) == 1 and body["rejected"][0]["code"] == "unsupported_type"
-    assert statuses == [200, 200, 200, 200, 200, 202, 200]
+    assert statuses == [200, 200, 200, 200, 200, 200, 200, 202, 200, 204]

@@ -156,13 +156,14 @@ def test_worker_killed_mid_task_the_task_is_delivered_again(client, active_tiny_
             assert time.monotonic() < deadline, "the worker never loaded the model"
             time.sleep(0.1)
         first_child = WorkerProcess.objects.get().pid
-        # A big image keeps the task busy long enough to be killed in the middle of it.
+        # A big image keeps the task busy long enough to be killed in the middle of it (a PNG: a JPEG
+        # would be decoded at an eighth of its size, in draft mode).
         big = io.BytesIO()
-        Image.linear_gradient("L").resize((6000, 6000)).convert("RGB").save(big, format="JPEG", quality=80)
-        response = client.post("/", {"files": [SimpleUploadedFile("big.jpg", big.getvalue(), "image/jpeg")]},
+        Image.linear_gradient("L").resize((6000, 6000)).convert("RGB").save(big, format="PNG")
+        response = client.post("/", {"files": [SimpleUploadedFile("big.png", big.getvalue(), "image/png")]},
                                HTTP_ACCEPT="application/json")
         row_id = response.json()["accepted"][0]["id"]
-        while Classification.objects.get(pk=row_id).status != "running":
+        while Classification.objects.get(public_id=row_id).status != "running":
             assert time.monotonic() < deadline, "the task never started"
             time.sleep(0.005)
         os.kill(first_child, signal.SIGKILL)

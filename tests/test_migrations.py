@@ -32,6 +32,9 @@ def test_a_database_at_the_deployed_head_migrates_to_the_latest_keeping_its_rows
         probabilities={"a": 0.9, "b": 0.1}, model_version_id=version.pk, content_hash="1" * 64,
         original_name="kept.jpg", reviewed_label="b",
     )
+    second = old.get_model("classification", "Classification").objects.create(
+        image="images/2026/01/01/b.jpg", content_hash="2" * 64, original_name="second.jpg",
+    )
 
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
@@ -42,6 +45,9 @@ def test_a_database_at_the_deployed_head_migrates_to_the_latest_keeping_its_rows
     stored = Classification.objects.get(pk=row.pk)
     assert (stored.original_name, stored.predicted_label, stored.reviewed_label) == ("kept.jpg", "a", "b")
     assert stored.model_version == ModelVersion.objects.get(pk=version.pk, is_active=True)
+    # Each existing row got its own public id (added, filled, then made unique).
+    public_ids = set(Classification.objects.filter(pk__in=[row.pk, second.pk]).values_list("public_id", flat=True))
+    assert len(public_ids) == 2 and None not in public_ids
 
 
 @pytest.mark.django_db

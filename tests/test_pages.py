@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 
 import pytest
 from django.urls import reverse
@@ -18,8 +19,20 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def done_row(active_tiny_model, tiny_bundle):
-    row = submit_image(data=image_bytes("PNG", size=(80, 60)), original_name="../../etc/photo.png")
+def owner(django_user_model):
+    return django_user_model.objects.create_user("owner", password="pw-owner")
+
+
+@pytest.fixture
+def client(client, owner):
+    """The pages as their owner sees them (test_privacy.py has everyone else)."""
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def done_row(active_tiny_model, tiny_bundle, owner):
+    row = submit_image(data=image_bytes("PNG", size=(80, 60)), original_name="../../etc/photo.png", user=owner)
     predictor = Predictor.from_bundle(tiny_bundle)
     [classified] = classify_stored_images([row.pk], load_model=lambda: (predictor, active_tiny_model))
     return classified
@@ -44,7 +57,7 @@ def test_banner_says_when_no_model_is_active(client, db):
 
 def test_history_lists_results_with_thumbnails_and_filters(client, done_row):
     page = client.get(reverse("history")).content.decode()
-    assert reverse("classification-thumbnail", args=[done_row.pk]) in page
+    assert reverse("classification-thumbnail", args=[done_row.public_id]) in page
     assert done_row.predicted_label in page
     assert "photo.png" in page and "etc/photo" not in page  # the client's path is never kept
 
@@ -54,19 +67,19 @@ def test_history_lists_results_with_thumbnails_and_filters(client, done_row):
 
 
 def test_detail_page_shows_every_class_probability(client, done_row):
-    page = client.get(reverse("classification-detail", args=[done_row.pk])).content.decode()
+    page = client.get(reverse("classification-detail", args=[done_row.public_id])).content.decode()
     for label, probability in done_row.probabilities.items():
         assert f"<th>{label}</th>" in page
         assert f"{probability:.3f}" in page
-    assert reverse("classification-image", args=[done_row.pk]) in page
+    assert reverse("classification-image", args=[done_row.public_id]) in page
 
 
 def test_image_and_thumbnail_are_served_from_storage(client, done_row):
-    original = client.get(reverse("classification-image", args=[done_row.pk]))
+    original = client.get(reverse("classification-image", args=[done_row.public_id]))
     assert original["Content-Type"] == "image/png"
     assert b"".join(original.streaming_content) == done_row.image.open("rb").read()
 
-    thumbnail = client.get(reverse("classification-thumbnail", args=[done_row.pk]))
+    thumbnail = client.get(reverse("classification-thumbnail", args=[done_row.public_id]))
     thumb = Image.open(io.BytesIO(b"".join(thumbnail.streaming_content)))
     assert thumb.format == "JPEG" and max(thumb.size) <= 256
 
@@ -74,12 +87,16 @@ def test_image_and_thumbnail_are_served_from_storage(client, done_row):
 def test_status_endpoint_rejects_malformed_ids(client, db):
     response = client.get(reverse("classification-status"), {"ids": "1,abc"})
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid" and "integers" in response.json()["error"]["message"]
+    assert response.json()["error"]["code"] == "invalid" and "classification ids" in response.json()["error"]["message"]
 
 
-def test_missing_classification_is_404(client, db):
-    assert client.get(reverse("classification-detail", args=[424242])).status_code == 404
-    assert client.get(reverse("classification-image", args=[424242])).status_code == 404
+def test_missing_classification_is_404_in_the_site_style(client, db):
+    missing = uuid.uuid4()
+    for name in ("classification-detail", "classification-image", "classification-thumbnail"):
+        response = client.get(reverse(name, args=[missing]))
+        assert response.status_code == 404
+        assert "Not found" in response.content.decode() and "Image classifier" in response.content.decode()
+    assert client.get("/classifications/424242/").status_code == 404  # sequential ids are no address
 
 
 def test_stored_row_records_what_was_uploaded(done_row):

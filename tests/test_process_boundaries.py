@@ -35,7 +35,7 @@ WEB_PROCESS_SCRIPT = textwrap.dedent(
     versions.import_bundle(sys.argv[1], activate_now=True)
 
     client = Client()
-    pages = [client.get(path).status_code for path in ("/", "/history/", "/classifications/status.json?ids=1")]
+    pages = [client.get(path).status_code for path in ("/", "/history/", "/classifications/status.json?ids=00000000-0000-0000-0000-000000000001")]
     upload = client.post("/", {"files": [SimpleUploadedFile("a.jpg", image_bytes(), "image/jpeg")]},
                          HTTP_ACCEPT="application/json")
     from classifier_site.celery import app

@@ -80,7 +80,7 @@ def test_upload_lands_in_the_bucket_and_is_classified_from_it(client, s3, tiny_b
     assert s3.get_object(Bucket=BUCKET, Key=row.image.name)["Body"].read() == data
 
     # Pages link to the app's image URL, which redirects to a short-lived presigned URL.
-    redirect = client.get(reverse("classification-image", args=[row.pk]))
+    redirect = client.get(reverse("classification-image", args=[row.public_id]))
     assert redirect.status_code == 302
     presigned = redirect["Location"]
     assert "X-Amz-Signature=" in presigned and "X-Amz-Expires=120" in presigned

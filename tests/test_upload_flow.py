@@ -38,7 +38,7 @@ def test_upload_is_classified_by_the_worker(client, active_tiny_model, celery_wo
     assert row.started_at <= row.finished_at
     assert (row.width, row.height, row.original_name, row.source) == (64, 48, "red.jpg", "upload")
 
-    polled = client.get(reverse("classification-status"), {"ids": str(row.pk)}).json()["classifications"]
+    polled = client.get(reverse("classification-status"), {"ids": str(row.public_id)}).json()["classifications"]
     assert polled[0]["status"] == "done" and polled[0]["predicted_label"] == row.predicted_label
 
 

@@ -36,7 +36,8 @@ def test_daphne_leaves_form_bodies_for_django_to_parse():
     assert plain.args, "Twisted's own request parses form bodies; the check below would prove nothing"
 
     channel = DummyChannel()
-    channel.factory = SimpleNamespace(server=SimpleNamespace(protocol_connected=lambda request: None))
+    channel.factory = SimpleNamespace(server=SimpleNamespace(protocol_connected=lambda request: None,
+                                                             proxy_forwarded_address_header=None))
     request = WebRequest(channel)
     _receive_form_post(request)
     assert request.args == {}

@@ -46,20 +46,22 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def daphne_server(request, tmp_path):
-    """The real ASGI server on the test database: HTTP (default) or HTTPS, with websockets."""
-    scheme = getattr(request, "param", "http")
+@contextmanager
+def serve_daphne(scheme: str, tmp_path: Path, **env: str):
+    """The real ASGI server on the test database: HTTP or HTTPS, with websockets; yields its URL.
+
+    Its output goes to ``tmp_path / "daphne.log"`` (a pipe nobody reads could fill up and stall it).
+    """
     port = _free_port()
-    env = child_process_env()
     if scheme == "https":
         tls = self_signed_certificate(tmp_path)
         endpoint = ["-e", f"ssl:port={port}:interface=127.0.0.1:privateKey={tls['TLS_KEY_FILE']}:certKey={tls['TLS_CERT_FILE']}"]
     else:
         endpoint = ["-b", "127.0.0.1", "-p", str(port)]
+    log = open(tmp_path / "daphne.log", "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", *endpoint, "classifier_site.asgi:application"],
-        cwd=REPO_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=REPO_DIR, env={**child_process_env(), **env}, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -73,6 +75,13 @@ def daphne_server(request, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture
+def daphne_server(request, tmp_path):
+    with serve_daphne(getattr(request, "param", "http"), tmp_path) as url:
+        yield url
 
 
 @contextmanager
@@ -110,10 +119,11 @@ def test_webcam_page_streams_frames_and_shows_pushed_results(
     with chromium(*fake_camera) as browser:
         shown, labels, message = _stream_from_fake_camera(browser, daphne_server)
 
-    rows = {row.pk: row for row in Classification.objects.filter(pk__in=shown)}
+    rows = {str(row.public_id): row for row in Classification.objects.filter(public_id__in=shown)}
     assert len(rows) == len(shown) >= 2
     assert all(row.source == "webcam" and row.status == "done" for row in rows.values())
-    assert shown == sorted(shown, reverse=True)  # newest first
+    assert [rows[id].pk for id in shown] == sorted((row.pk for row in rows.values()), reverse=True)  # newest first
+    assert len({row.owner_key for row in rows.values()}) == 1  # the browser session's, as on the history page
     assert set(labels) <= set(active_tiny_model.class_names)
     assert message == ""
 
@@ -134,7 +144,7 @@ def _stream_from_fake_camera(browser, base_url):
     page.locator("#webcam-results [data-status=done]").nth(1).wait_for(timeout=60_000)
     page.click("#toggle")  # stop capturing
     shown = page.eval_on_selector_all(
-        "#webcam-results [data-status=done]", "items => items.map(item => Number(item.dataset.id))"
+        "#webcam-results [data-status=done]", "items => items.map(item => item.dataset.id)"
     )
     labels = page.eval_on_selector_all("#webcam-results .label", "items => items.map(item => item.textContent)")
 

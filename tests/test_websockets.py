@@ -55,7 +55,7 @@ def test_webcam_frame_is_classified_and_pushed_back(active_tiny_model, celery_wo
     assert result["classification"]["id"] == accepted["classification"]["id"]
     assert result["classification"]["status"] == "done"
     assert result["in_flight"] == 0
-    row = Classification.objects.get(pk=result["classification"]["id"])
+    row = Classification.objects.get(public_id=result["classification"]["id"])
     assert (row.source, row.status, row.predicted_label) == ("webcam", "done", result["classification"]["predicted_label"])
 
 
@@ -63,8 +63,11 @@ def test_live_feed_receives_results_from_every_source(client, active_tiny_model,
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.urls import reverse
 
+    client.get(reverse("history"))  # the page gives this browser its session, which the socket then carries
+    session = [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+
     async def scenario():
-        feed, connected = await connect("/ws/classifications/")
+        feed, connected = await connect("/ws/classifications/", headers=ORIGIN + session)
         assert connected
         await asyncio.sleep(0.2)  # the group subscription is in place before anything finishes
         from channels.db import database_sync_to_async

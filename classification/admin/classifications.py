@@ -2,21 +2,28 @@
 
 Every review goes through :mod:`classification.review.reviews`, so the reviewer
 and time are recorded whichever way a label is set: the editable column, the
-bulk actions, or the change form.
+bulk actions, or the change form. Each action declares the permission it
+needs: reviewing changes labels that train the next model (change), exporting
+only reads (view). Staff see every image here, through the admin's own image
+URLs (view permission); the site's image URLs serve only their owner.
 """
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Q
+from django.core.exceptions import PermissionDenied
+from django.db.models import F, Q
 from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from classification.admin.changelists import BoundedFilters
 from classification.admin.statistics import statistics_view
 from classification.models import Classification, ReviewQueueItem
-from classification.review import datasets, reviews
+from classification.review import datasets, reviews, suggestions
+from classification.web.files import image_response, thumbnail_response
 
 
 class ReviewedFilter(admin.SimpleListFilter):
@@ -49,6 +56,17 @@ class ConfidenceFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SuggestionFilter(admin.SimpleListFilter):
+    title = "owner's suggestion"
+    parameter_name = "suggested"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Waiting for review"),)
+
+    def queryset(self, request, queryset):
+        return suggestions.with_suggestion(queryset) if self.value() == "yes" else queryset
+
+
 class ReviewChangeListForm(forms.ModelForm):
     """The editable review column: a choice of known classes, blank for "not reviewed"."""
 
@@ -62,35 +80,41 @@ class ReviewChangeListForm(forms.ModelForm):
 def _thumbnail(classification: Classification, size: int) -> str:
     return format_html(
         '<img src="{}" alt="" style="max-width:{}px;max-height:{}px;border-radius:4px">',
-        reverse("classification-thumbnail" if size <= 256 else "classification-image", args=[classification.pk]),
+        reverse(
+            "admin:classification_classification_thumbnail" if size <= 256 else "admin:classification_classification_image",
+            args=[classification.pk],
+        ),
         size,
         size,
     )
 
 
 @admin.register(Classification)
-class ClassificationAdmin(admin.ModelAdmin):
+class ClassificationAdmin(BoundedFilters, admin.ModelAdmin):
     list_display = (
-        "id", "thumbnail_image", "predicted_label", "confidence_display", "reviewed_label", "source",
-        "model_version", "status", "created_at",
+        "id", "thumbnail_image", "predicted_label", "confidence_display", "reviewed_label", "suggested_label",
+        "source", "model_version", "status", "created_at",
     )
     list_display_links = ("id", "thumbnail_image")
     list_editable = ("reviewed_label",)
-    list_filter = ("predicted_label", "source", "status", "model_version", ReviewedFilter, ConfidenceFilter)
+    list_filter = (
+        "predicted_label", "source", "status", "model_version", ReviewedFilter, ConfidenceFilter, SuggestionFilter,
+    )
     list_select_related = ("model_version",)
     search_fields = ("original_name", "content_hash", "predicted_label", "reviewed_label")
     date_hierarchy = "created_at"
     list_per_page = 50
-    actions = ["confirm_predictions", "export_reviewed_dataset"]
+    actions = ["confirm_predictions", "accept_suggestions", "export_reviewed_dataset"]
     readonly_fields = (
         "large_image", "probabilities_table", "status", "predicted_label", "confidence", "model_version",
         "error_message", "source", "original_name", "content_type", "byte_size", "width", "height",
         "content_hash", "created_at", "started_at", "finished_at", "reviewed_by", "reviewed_at", "submitted_by",
+        "suggested_label", "suggested_by", "suggested_at",
     )
     fieldsets = (
         (None, {"fields": ("large_image", "probabilities_table", "reviewed_label")}),
         ("Result", {"fields": ("status", "predicted_label", "confidence", "model_version", "error_message")}),
-        ("Review", {"fields": ("reviewed_by", "reviewed_at")}),
+        ("Review", {"fields": ("reviewed_by", "reviewed_at", "suggested_label", "suggested_by", "suggested_at")}),
         ("Image", {"fields": ("source", "original_name", "content_type", "byte_size", "width", "height", "content_hash", "submitted_by")}),
         ("Times", {"fields": ("created_at", "started_at", "finished_at")}),
     )
@@ -139,9 +163,10 @@ class ClassificationAdmin(admin.ModelAdmin):
 
     def get_actions(self, request):
         actions = super().get_actions(request)
-        for label in reviews.known_labels():
-            name = f"review_as_{label}"
-            actions[name] = (self._review_as(label), name, f"Review selected as “{label}”")
+        if self.has_change_permission(request):  # what @admin.action(permissions=["change"]) checks
+            for label in reviews.known_labels():
+                name = f"review_as_{label}"
+                actions[name] = (self._review_as(label), name, f"Review selected as “{label}”")
         return actions
 
     @staticmethod
@@ -151,17 +176,28 @@ class ClassificationAdmin(admin.ModelAdmin):
 
         return action
 
-    @admin.action(description="Confirm the predicted label of selected")
+    @admin.action(description="Confirm the predicted label of selected", permissions=["change"])
     def confirm_predictions(self, request, queryset):
         self._review(request, queryset, None)
 
+    @admin.action(description="Accept the owner's suggested label of selected", permissions=["change"])
+    def accept_suggestions(self, request, queryset):
+        chosen = suggestions.with_suggestion(queryset).filter(status=Classification.Status.DONE)
+        count = 0
+        for classification in chosen:
+            reviews.review(classification, label=classification.suggested_label, user=request.user)
+            count += 1
+        self.message_user(request, f"Reviewed {count} image(s) as their owners suggested.")
+
     def _review(self, request, queryset, label: str | None):
+        if not self.has_change_permission(request):
+            raise PermissionDenied  # a label that trains the next model: never on view permission alone
         finished = queryset.filter(status=Classification.Status.DONE)
         count = reviews.review_many(finished, user=request.user, label=label)
         skipped = queryset.count() - count
         self.message_user(request, f"Reviewed {count} image(s)." + (f" Skipped {skipped} unfinished." if skipped else ""))
 
-    @admin.action(description="Export reviewed images of selected as a training zip")
+    @admin.action(description="Export reviewed images of selected as a training zip", permissions=["view"])
     def export_reviewed_dataset(self, request, queryset):
         chosen = reviews.reviewed(queryset)
         if not chosen.exists():
@@ -178,18 +214,36 @@ class ClassificationAdmin(admin.ModelAdmin):
                 "statistics/",
                 self.admin_site.admin_view(statistics_view),
                 name="classification_statistics",
-            )
+            ),
+            path("<int:pk>/image", self.admin_site.admin_view(self.image_view), name="classification_classification_image"),
+            path(
+                "<int:pk>/thumbnail",
+                self.admin_site.admin_view(self.thumbnail_view),
+                name="classification_classification_thumbnail",
+            ),
         ]
         return extra + super().get_urls()
+
+    def _viewable(self, request, pk: int) -> Classification:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(Classification, pk=pk)
+
+    def image_view(self, request, pk: int):
+        return image_response(self._viewable(request, pk))
+
+    def thumbnail_view(self, request, pk: int):
+        return thumbnail_response(self._viewable(request, pk))
 
 
 @admin.register(ReviewQueueItem)
 class ReviewQueueAdmin(ClassificationAdmin):
     """Unreviewed results, least confident first."""
 
-    list_filter = ("predicted_label", "source", "model_version")
+    list_filter = ("predicted_label", "source", "model_version", SuggestionFilter)
     date_hierarchy = None
-    ordering = ("confidence", "created_at")  # the changelist re-orders, so say it here too
+    # Owners' suggestions first, then least confident first (the changelist re-orders, so say it here too).
+    ordering = (F("suggested_at").desc(nulls_last=True), "confidence", "created_at")
 
     def get_queryset(self, request):
         return reviews.review_queue()

@@ -5,19 +5,21 @@ from __future__ import annotations
 import mimetypes
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from classification.admin.changelists import BoundedFilters
 from classification.models import ModelVersion
 from classification.registry import versions
 from ml.bundle import BundleError
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(BoundedFilters, admin.ModelAdmin):
     list_display = (
         "id", "name", "architecture", "input_size", "sample_accuracy", "test_accuracy", "is_active", "is_demo",
         "created_at",
@@ -51,7 +53,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 links.append(format_html('<a href="{}">{}</a><br>', url, name))
         return format_html_join("", "{}", ((link,) for link in links)) or "—"
 
-    @admin.action(description="Activate the selected version (workers switch before their next task)")
+    @admin.action(
+        description="Activate the selected version (workers switch before their next task)", permissions=["change"]
+    )
     def activate_version(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
@@ -73,6 +77,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
         ] + super().get_urls()
 
     def report_view(self, request, pk: int, name: str):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         version = get_object_or_404(ModelVersion, pk=pk)
         stored = version.report_files.get(name)
         if stored is None:

@@ -1,13 +1,16 @@
 """The staff statistics page, in the admin's frame (its figures are :mod:`classification.review.statistics`)."""
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 
 from classification.review import statistics
 
 
 def statistics_view(request):
-    """Staff only: mounted through the admin site, which checks ``is_staff``."""
+    """Staff with the view permission on classifications: the admin site checks ``is_staff``, this the rest."""
+    if not request.user.has_perm("classification.view_classification"):
+        raise PermissionDenied
     daily = statistics.counts_per_label_per_day()
     confusion = statistics.review_confusion()
     context = {

@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
+from classification.admin.changelists import BoundedFilters
 from classification.models import TrainingRun
 from classification.training import runs
 from ml.config import TrainingOption, training_options
@@ -72,7 +73,7 @@ TrainingRunForm = type(
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(BoundedFilters, admin.ModelAdmin):
     list_display = ("id", "architecture", "data", "status", "progress", "eta", "model_version", "created_at")
     list_filter = ("status",)
     readonly_fields = (

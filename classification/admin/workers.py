@@ -2,11 +2,12 @@
 
 from django.contrib import admin
 
+from classification.admin.changelists import BoundedFilters
 from classification.models import WorkerProcess
 
 
 @admin.register(WorkerProcess)
-class WorkerProcessAdmin(admin.ModelAdmin):
+class WorkerProcessAdmin(BoundedFilters, admin.ModelAdmin):
     list_display = (
         "hostname", "pid", "model_version", "runtime", "load_count", "load_seconds", "warmup_seconds", "last_seen"
     )

@@ -1,5 +1,5 @@
 from django.conf import settings
-from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAdminUser
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 
 class ReadOrAuthenticatedWrite(BasePermission):
@@ -19,7 +19,15 @@ class ReadOrAuthenticatedWrite(BasePermission):
         return bool(settings.API_ALLOW_ANONYMOUS_WRITES or signed_in)
 
 
-class StaffOnly(IsAdminUser):
-    """Staff users only (``is_staff``): 401 without credentials, 403 for other users."""
+class CanActivateModels(BasePermission):
+    """Users with the change permission on model versions: 401 without credentials, 403 for other users.
 
-    message = "Only staff users can do this."
+    The permission, not ``is_staff``: a staff account that may only look
+    must not change which model classifies everyone's photos.
+    """
+
+    message = "Activating a model needs the change permission on model versions."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perm("classification.change_modelversion"))

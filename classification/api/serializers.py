@@ -27,7 +27,7 @@ class ModelVersionRefSerializer(serializers.Serializer):
 
 
 class ClassificationSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = serializers.UUIDField(help_text="The classification's public id (its URLs use it too).")
     status = serializers.ChoiceField(choices=Classification.Status.choices)
     source = serializers.ChoiceField(choices=Classification.Source.choices)
     original_name = serializers.CharField(help_text="The uploaded file's name, without any path.")
@@ -49,7 +49,7 @@ class ClassificationSerializer(serializers.Serializer):
 
     def to_representation(self, instance: Classification) -> dict:
         data = classification_payload(instance)
-        data["status_url"] = reverse("api:classification-detail", args=[instance.pk])
+        data["status_url"] = reverse("api:classification-detail", args=[instance.public_id])
         data["reviewed_label"] = instance.reviewed_label or None
         data["reviewed_at"] = instance.reviewed_at.isoformat() if instance.reviewed_at else None
         request = self.context.get("request")
@@ -111,6 +111,11 @@ class UploadOptionsSerializer(serializers.Serializer):
 
 
 class ClassificationFilterSerializer(serializers.Serializer):
+    owner = serializers.ChoiceField(
+        choices=[("mine", "mine"), ("all", "all")], required=False, default="mine",
+        help_text="mine (the default): your own classifications; all: everyone's, for users with the "
+        "view permission on classifications (403 otherwise).",
+    )
     label = serializers.CharField(required=False, help_text="Predicted label, exactly.")
     source = serializers.ChoiceField(choices=Classification.Source.choices, required=False)
     status = serializers.ChoiceField(choices=Classification.Status.choices, required=False)
@@ -136,6 +141,10 @@ class ClassificationFilterSerializer(serializers.Serializer):
         if low is not None and high is not None and low > high:
             raise serializers.ValidationError({"max_confidence": "Must not be less than min_confidence."})
         return attrs
+
+
+class SuggestionSerializer(serializers.Serializer):
+    label = serializers.CharField(max_length=100, help_text="The class that is right, as its owner sees it.")
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):

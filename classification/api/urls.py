@@ -8,7 +8,11 @@ app_name = "api"
 
 urlpatterns = [
     path("classifications/", views.ClassificationCollection.as_view(), name="classification-list"),
-    path("classifications/<int:pk>/", views.ClassificationDetail.as_view(), name="classification-detail"),
+    path("classifications/<uuid:id>/", views.ClassificationDetail.as_view(), name="classification-detail"),
+    path(
+        "classifications/<uuid:id>/suggestion/", views.ClassificationSuggestion.as_view(),
+        name="classification-suggestion",
+    ),
     path("model-versions/", views.ModelVersionCollection.as_view(), name="model-version-list"),
     path("model-versions/<int:pk>/", views.ModelVersionDetail.as_view(), name="model-version-detail"),
     path("model-versions/<int:pk>/activate/", views.ModelVersionActivate.as_view(), name="model-version-activate"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import Resolver404, resolve
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
@@ -14,10 +15,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from classification.intake import submission
+from classification.privacy import deletion
+from classification.privacy.owners import request_owner
 from classification.registry import versions
 from classification.results import selectors
+from classification.review import reviews, suggestions
 from classification.api.errors import error_response, rejection_response
-from classification.api.permissions import StaffOnly
+from classification.api.permissions import CanActivateModels
 from classification.api.schema import errors
 from classification.api.serializers import (
     ClassificationFilterSerializer,
@@ -25,6 +29,7 @@ from classification.api.serializers import (
     ClassificationUploadSerializer,
     ModelVersionSerializer,
     SubmissionSerializer,
+    SuggestionSerializer,
     UploadOptionsSerializer,
 )
 from classification.api.throttling import UploadRateThrottle
@@ -38,6 +43,9 @@ class Pagination(PageNumberPagination):
 
 
 ID_PARAMETER = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The object's id.")
+PUBLIC_ID_PARAMETER = OpenApiParameter(
+    "id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The classification's public id."
+)
 #: Reads need no credentials; bad credentials are still refused (401).
 READ_AUTH = [{"tokenAuth": []}, {"cookieAuth": []}, {}]
 CLASSIFICATIONS = ["classifications"]
@@ -55,14 +63,18 @@ class ClassificationCollection(GenericAPIView):
         tags=CLASSIFICATIONS,
         auth=READ_AUTH,
         summary="List classifications",
-        description="Newest first, filtered by any of the parameters, a page at a time.",
+        description="Your own classifications (a token's user, or this browser session's), newest first, "
+        "filtered by any of the parameters, a page at a time. `owner=all` lists everyone's, for users "
+        "with the view permission on classifications.",
         parameters=[ClassificationFilterSerializer],
-        responses={200: ClassificationSerializer(many=True), **errors(400, 401, 404, 429)},
+        responses={200: ClassificationSerializer(many=True), **errors(400, 401, 403, 404, 429)},
     )
     def get(self, request: Request) -> Response:
         filters = ClassificationFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
-        page = self.paginate_queryset(selectors.classification_search(**filters.validated_data))
+        options = dict(filters.validated_data)
+        visible = _visible(request, everything=options.pop("owner") == "all")
+        page = self.paginate_queryset(selectors.classification_search(visible, **options))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(
@@ -89,8 +101,9 @@ class ClassificationCollection(GenericAPIView):
     def post(self, request: Request) -> Response:
         options = UploadOptionsSerializer(data=request.query_params.dict())
         options.is_valid(raise_exception=True)
+        owner = request_owner(request, create=True)
         result = submission.submit_uploads(
-            request.FILES.getlist("files"), source=Classification.Source.API, user=request.user
+            request.FILES.getlist("files"), source=Classification.Source.API, user=owner.user, owner_key=owner.key
         )
         if not result.accepted:
             return rejection_response(result)
@@ -106,6 +119,19 @@ class ClassificationCollection(GenericAPIView):
         return Response(body, status=status.HTTP_200_OK if finished else status.HTTP_202_ACCEPTED)
 
 
+def _visible(request: Request, *, everything: bool = False):
+    """What this client may see: its token's or session's user, or its anonymous session's uploads."""
+    owner = request_owner(request)
+    return selectors.visible_to(request.user, owner.key, everything=everything)
+
+
+def _classification_or_404(request: Request, public_id) -> Classification:
+    classification = selectors.classification_by_public_id(_visible(request), public_id)
+    if classification is None:
+        raise NotFound(f"No classification {public_id} of yours.")
+    return classification
+
+
 class ClassificationDetail(GenericAPIView):
     serializer_class = ClassificationSerializer
 
@@ -114,14 +140,53 @@ class ClassificationDetail(GenericAPIView):
         tags=CLASSIFICATIONS,
         auth=READ_AUTH,
         summary="One classification",
-        description="Its status and, once done, the label, confidence and every class's probability.",
-        parameters=[ID_PARAMETER],
+        description="Its status and, once done, the label, confidence and every class's probability. "
+        "Only your own: anyone else's is a 404.",
+        parameters=[PUBLIC_ID_PARAMETER],
         responses={200: ClassificationSerializer, **errors(401, 404, 429)},
     )
-    def get(self, request: Request, pk: int) -> Response:
-        classification = selectors.classification_by_id(pk)
-        if classification is None:
-            raise NotFound(f"No classification with id {pk}.")
+    def get(self, request: Request, id) -> Response:  # noqa: A002  (the path parameter is the payload's "id")
+        return Response(self.get_serializer(_classification_or_404(request, id)).data)
+
+    @extend_schema(
+        operation_id="classifications_destroy",
+        tags=CLASSIFICATIONS,
+        auth=READ_AUTH,
+        summary="Delete one of your classifications",
+        description="Removes the result, the stored image and its thumbnail for good.",
+        parameters=[PUBLIC_ID_PARAMETER],
+        responses={204: None, **errors(401, 403, 404, 429, 503)},
+    )
+    def delete(self, request: Request, id) -> Response:  # noqa: A002
+        try:
+            deletion.delete_classification(_classification_or_404(request, id))
+        except deletion.DeletionFailed as exc:
+            return error_response(503, "unavailable", str(exc))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ClassificationSuggestion(GenericAPIView):
+    serializer_class = ClassificationSerializer
+
+    @extend_schema(
+        operation_id="classifications_suggest",
+        tags=CLASSIFICATIONS,
+        auth=READ_AUTH,
+        summary="Say which label is right",
+        description="Your correction of a finished result of yours. It waits in the staff review queue; "
+        "the reviewed label, which trains the next model, changes only when staff accept it.",
+        parameters=[PUBLIC_ID_PARAMETER],
+        request=SuggestionSerializer,
+        responses={200: ClassificationSerializer, **errors(400, 401, 403, 404, 429)},
+    )
+    def post(self, request: Request, id) -> Response:  # noqa: A002
+        body = SuggestionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        classification = _classification_or_404(request, id)
+        try:
+            suggestions.suggest(classification, label=body.validated_data["label"], user=request.user)
+        except reviews.ReviewError as exc:
+            return error_response(400, "invalid", str(exc), fields={"label": [str(exc)]})
         return Response(self.get_serializer(classification).data)
 
 
@@ -166,12 +231,12 @@ class ModelVersionDetail(GenericAPIView):
 
 class ModelVersionActivate(GenericAPIView):
     serializer_class = ModelVersionSerializer
-    permission_classes = [StaffOnly]
+    permission_classes = [CanActivateModels]
 
     @extend_schema(
         operation_id="model_versions_activate",
         tags=MODEL_VERSIONS,
-        summary="Activate a model version (staff only)",
+        summary="Activate a model version (needs the change permission on model versions)",
         description="Makes this version the one active model; workers switch to it before their next task.",
         parameters=[ID_PARAMETER],
         request=None,

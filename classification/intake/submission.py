@@ -40,26 +40,31 @@ def submit_image(
     original_name: str = "",
     source: str = Classification.Source.UPLOAD,
     user=None,
+    owner_key: str = "",
     notify_group: str = "",
 ) -> Classification:
     """Validate, store and queue one image; raise ``ImageRejected`` for bad input.
 
-    Nothing is stored for a rejected image, and a storage failure removes
-    whatever part was already written, so no row ever points at a missing file.
+    It belongs to ``user`` when signed in, else to the anonymous session
+    holding ``owner_key`` (:mod:`classification.privacy.owners`). Nothing is
+    stored for a rejected image, and a storage failure removes whatever part
+    was already written, so no row ever points at a missing file.
     """
     validated = validate_image(data)
-    classification = _store(validated, clean_original_name(original_name), source, user, notify_group)
+    classification = _store(validated, clean_original_name(original_name), source, user, owner_key, notify_group)
     transaction.on_commit(lambda: enqueue(classification.pk))
     return classification
 
 
 def submit_upload(
-    upload, *, original_name: str = "", source: str = Classification.Source.UPLOAD, user=None
+    upload, *, original_name: str = "", source: str = Classification.Source.UPLOAD, user=None, owner_key: str = ""
 ) -> Classification:
     """Submit a Django ``UploadedFile`` without reading more than the byte limit."""
     if upload.size is not None and upload.size > upload_limits()["max_bytes"]:
         raise too_large(upload.size)
-    return submit_image(data=upload.read(), original_name=original_name or upload.name, source=source, user=user)
+    return submit_image(
+        data=upload.read(), original_name=original_name or upload.name, source=source, user=user, owner_key=owner_key
+    )
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ class SubmissionResult:
         return statuses.pop() if len(statuses) == 1 else 400
 
 
-def submit_uploads(files, *, source: str, user=None) -> SubmissionResult:
+def submit_uploads(files, *, source: str, user=None, owner_key: str = "") -> SubmissionResult:
     """Submit each uploaded file on its own: one bad file never costs the good ones."""
     limit = upload_limits()["max_files"]
     if not files:
@@ -102,7 +107,9 @@ def submit_uploads(files, *, source: str, user=None) -> SubmissionResult:
     for upload in files:
         name = clean_original_name(upload.name)
         try:
-            result.accepted.append(submit_upload(upload, original_name=name, source=source, user=user))
+            result.accepted.append(
+                submit_upload(upload, original_name=name, source=source, user=user, owner_key=owner_key)
+            )
         except ImageRejected as exc:
             result.rejected.append(Rejection(name, exc.code, exc.message, exc.status))
         except ServiceUnavailable as exc:
@@ -110,11 +117,15 @@ def submit_uploads(files, *, source: str, user=None) -> SubmissionResult:
     return result
 
 
-def _store(validated: ValidatedImage, original_name: str, source: str, user, notify_group: str) -> Classification:
+def _store(
+    validated: ValidatedImage, original_name: str, source: str, user, owner_key: str, notify_group: str
+) -> Classification:
+    signed_in = user is not None and user.is_authenticated
     classification = Classification(
         source=source,
         notify_group=notify_group,
-        submitted_by=user if user is not None and user.is_authenticated else None,
+        submitted_by=user if signed_in else None,
+        owner_key="" if signed_in else owner_key,
         original_name=original_name,
         content_type=validated.content_type,
         byte_size=len(validated.data),

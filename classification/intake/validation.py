@@ -3,21 +3,26 @@
 Every source (form, API, webcam) goes through :func:`validate_image`, so the
 same file gets the same answer everywhere. The checks run cheapest first: byte
 size, then the header (format and pixel count, before decoding, so a
-decompression bomb is refused without being expanded), then a full decode
-through the same code the model uses.
+decompression bomb is refused without being expanded, and whether the file is
+large enough to hold that many pixels at all), then a full decode through the
+same code the model uses. What is stored is re-encoded from the decoded pixels
+without any metadata (:mod:`classification.intake.sanitize`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
-from ml.preprocessing import open_image
+from classification.intake import sanitize
 
 #: Pillow format name -> extension of the stored file.
 ALLOWED_FORMATS = {
@@ -43,6 +48,8 @@ class ImageRejected(ValueError):
 
 @dataclass(frozen=True)
 class ValidatedImage:
+    """A checked image as it will be stored: ``data`` is the clean re-encoding, ``sha256`` the upload's hash."""
+
     data: bytes
     format: str
     extension: str
@@ -107,21 +114,74 @@ def validate_image(data: bytes) -> ValidatedImage:
             status=413,
             code="too_many_pixels",
         )
+    _refuse_implausible_size(data, image_format, width, height)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), decoding(width * height):
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = open_image(data)
+            image, clean = sanitize.clean(data)
     except Exception:
         raise _corrupt()
     return ValidatedImage(
-        data=data,
-        format=image_format,
-        extension=ALLOWED_FORMATS[image_format],
+        data=clean.data,
+        format=clean.format,
+        extension=clean.extension,
         width=image.width,  # upright, after EXIF rotation
         height=image.height,
         sha256=hashlib.sha256(data).hexdigest(),
-        thumbnail_jpeg=_thumbnail(image),
+        thumbnail_jpeg=sanitize.thumbnail_jpeg(image),
     )
+
+
+class _PixelBudget:
+    """Decodes running at once in this process hold at most ``MAX_IMAGE_PIXELS`` pixels together.
+
+    Each request decodes on its own thread, so four 40-megapixel uploads would
+    otherwise be four times the memory of one; they take turns instead, while
+    small images (webcam frames) never wait for each other. An image alone is
+    never refused a turn.
+    """
+
+    def __init__(self):
+        self._condition = threading.Condition()
+        self._in_use = 0
+
+    @contextmanager
+    def __call__(self, pixels: int):
+        budget = upload_limits()["max_pixels"]
+        with self._condition:
+            self._condition.wait_for(lambda: self._in_use == 0 or self._in_use + pixels <= budget)
+            self._in_use += pixels
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._in_use -= pixels
+                self._condition.notify_all()
+
+
+decoding = _PixelBudget()
+
+
+def _refuse_implausible_size(data: bytes, image_format: str, width: int, height: int) -> None:
+    """Refuse a file too small to hold the pixels its header claims: a truncated or forged image.
+
+    Decoders fill what is missing with grey and only warn, so a 661-byte JPEG
+    claiming 6000×6000 would otherwise be classified as a flat grey picture.
+    The bounds are what the codecs can reach at best: a Huffman-coded JPEG
+    spends at least one bit on every 8×8 block of its first scan (half that is
+    allowed), and deflate never compresses better than 1032:1, so a PNG's
+    compressed rows are at least 1/1032 of their raw size.
+    """
+    if image_format in sanitize.JPEG_FORMATS:
+        needed = math.ceil(width / 8) * math.ceil(height / 8) / 16
+    elif image_format == "PNG" and data[12:16] == b"IHDR":
+        depth, colour_type = data[24], data[25]
+        channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour_type, 1)
+        needed = height * (1 + math.ceil(width * channels * depth / 8)) / 1032
+    else:
+        return
+    if len(data) < needed:
+        raise _corrupt()
 
 
 def _corrupt() -> ImageRejected:
@@ -130,10 +190,3 @@ def _corrupt() -> ImageRejected:
     )
 
 
-def _thumbnail(image: Image.Image) -> bytes:
-    side = settings.CLASSIFIER["THUMBNAIL_SIZE"]
-    thumb = image.copy()
-    thumb.thumbnail((side, side), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    thumb.save(buffer, format="JPEG", quality=85)
-    return buffer.getvalue()

@@ -1,7 +1,7 @@
 """Models: what the service stores, one module per concern; the bottom layer.
 
 Owns: classifications (and the review queue's proxy), model versions, worker
-processes, training runs.
+processes, training runs, API tokens.
 May import: Django and ``ml.preprocessing`` (the preprocessing modes); no other room.
 Django finds the models here (``classification.models``); every other module
 imports them from here too, so their modules can move without anyone noticing.
@@ -11,9 +11,10 @@ from classification.models.classifications import (
     Classification, ReviewQueueItem, image_upload_path, thumbnail_upload_path,
 )
 from classification.models.registry import ModelVersion, artifact_upload_path
+from classification.models.tokens import ApiToken
 from classification.models.training import TrainingRun
 from classification.models.workers import WorkerProcess
 
-__all__ = ["Classification", "ModelVersion", "ReviewQueueItem", "TrainingRun", "WorkerProcess"]
+__all__ = ["ApiToken", "Classification", "ModelVersion", "ReviewQueueItem", "TrainingRun", "WorkerProcess"]
 # The upload paths stay importable here because the first migrations name them by this path.
 __all__ += ["artifact_upload_path", "image_upload_path", "thumbnail_upload_path"]

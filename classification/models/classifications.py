@@ -5,6 +5,8 @@ storage is configured (local disk by default, S3 when set up). File names are
 generated, never taken from the uploader, so a hostile name cannot choose a path.
 """
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -34,6 +36,8 @@ class Classification(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
+    # What visitors see in URLs and payloads: the sequential id stays internal (admin, tasks).
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     image = models.FileField(upload_to=image_upload_path, max_length=300)
     thumbnail = models.FileField(upload_to=thumbnail_upload_path, max_length=300, blank=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.UPLOAD)
@@ -69,12 +73,24 @@ class Classification(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="classifications"
     )
 
+    owner_key = models.CharField(
+        max_length=64, blank=True, db_index=True,
+        help_text="Anonymous sender's browser-session owner key (classification.privacy.owners); empty for users.",
+    )
+    suggested_label = models.CharField(
+        max_length=100, blank=True, help_text="The label its owner says is right, waiting for a reviewer."
+    )
+    suggested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="suggestions"
+    )
+    suggested_at = models.DateTimeField(null=True, blank=True)
+
     original_name = models.CharField(max_length=255, blank=True)
     content_type = models.CharField(max_length=100, blank=True)
     byte_size = models.PositiveIntegerField(default=0)
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
-    content_hash = models.CharField(max_length=64, db_index=True, help_text="SHA-256 of the stored bytes.")
+    content_hash = models.CharField(max_length=64, db_index=True, help_text="SHA-256 of the uploaded bytes.")
 
     class Meta:
         ordering = ["-created_at", "-id"]

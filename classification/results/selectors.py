@@ -1,23 +1,57 @@
-"""Reading classification results: history, search, status polling, waiting for a result."""
+"""Reading classification results: who sees what, history, search, status polling, waiting for a result.
+
+Every page, file, status poll, API answer and socket reads through
+:func:`visible_to`: a person sees their own classifications and nothing
+else; everything only when asked for explicitly, with the view permission.
+The other selectors narrow what it returns.
+"""
 
 from __future__ import annotations
 
 import time
 from datetime import datetime
+from uuid import UUID
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
 from classification.models import Classification
 
 MAX_STATUS_IDS = 100
+VIEW_EVERYTHING = "classification.view_classification"
 
 
-def classifications_by_ids(ids: list[int]) -> QuerySet[Classification]:
-    return Classification.objects.filter(pk__in=ids[:MAX_STATUS_IDS]).select_related("model_version")
+def visible_to(user=None, owner_key: str = "", *, everything: bool = False) -> QuerySet[Classification]:
+    """What ``user`` (signed in), or the anonymous session holding ``owner_key``, may see.
+
+    ``everything=True`` is the staff view of every row (the API's
+    ``owner=all``): it needs the view permission, else ``PermissionDenied``.
+    """
+    rows = Classification.objects.select_related("model_version")
+    signed_in = bool(user is not None and user.is_authenticated)
+    if everything:
+        if not (signed_in and user.has_perm(VIEW_EVERYTHING)):
+            raise PermissionDenied("Seeing everyone's classifications needs the view permission on classifications.")
+        return rows
+    if signed_in:
+        return rows.filter(submitted_by=user)
+    if owner_key:
+        return rows.filter(submitted_by__isnull=True, owner_key=owner_key)
+    return rows.none()
 
 
-def classification_history(*, label: str = "", source: str = "", status: str = "") -> QuerySet[Classification]:
-    queryset = Classification.objects.select_related("model_version")
+def classifications_by_ids(visible: QuerySet[Classification], ids: list[UUID]) -> QuerySet[Classification]:
+    return visible.filter(public_id__in=ids[:MAX_STATUS_IDS])
+
+
+def classification_by_public_id(visible: QuerySet[Classification], public_id: UUID) -> Classification | None:
+    return visible.filter(public_id=public_id).first()
+
+
+def classification_history(
+    visible: QuerySet[Classification], *, label: str = "", source: str = "", status: str = ""
+) -> QuerySet[Classification]:
+    queryset = visible
     if label:
         queryset = queryset.filter(predicted_label=label)
     if source:
@@ -27,9 +61,9 @@ def classification_history(*, label: str = "", source: str = "", status: str = "
     return queryset
 
 
-def known_labels() -> list[str]:
+def known_labels(visible: QuerySet[Classification]) -> list[str]:
     return list(
-        Classification.objects.exclude(predicted_label="")
+        visible.exclude(predicted_label="")
         .order_by("predicted_label")
         .values_list("predicted_label", flat=True)
         .distinct()
@@ -37,6 +71,7 @@ def known_labels() -> list[str]:
 
 
 def classification_search(
+    visible: QuerySet[Classification],
     *,
     label: str = "",
     source: str = "",
@@ -50,7 +85,7 @@ def classification_search(
     max_confidence: float | None = None,
 ) -> QuerySet[Classification]:
     """History filtered as the API allows: ``created_after`` inclusive, ``created_before`` exclusive."""
-    queryset = classification_history(label=label, source=source, status=status)
+    queryset = classification_history(visible, label=label, source=source, status=status)
     if reviewed is True:
         queryset = queryset.exclude(reviewed_label="")
     elif reviewed is False:
@@ -68,10 +103,6 @@ def classification_search(
     if max_confidence is not None:
         queryset = queryset.filter(confidence__lte=max_confidence)
     return queryset
-
-
-def classification_by_id(pk: int) -> Classification | None:
-    return Classification.objects.select_related("model_version").filter(pk=pk).first()
 
 
 def wait_until_finished(ids: list[int], *, timeout: float, interval: float = 0.1) -> tuple[list[Classification], bool]:

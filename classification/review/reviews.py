@@ -56,11 +56,11 @@ def review_many(classifications: Iterable[Classification], *, user, label: str |
 
 
 def review_queue() -> QuerySet[Classification]:
-    """Finished, unreviewed results, least confident first: where review helps most."""
+    """Finished, unreviewed results: those their owner corrected first, then least confident first."""
     return (
         Classification.objects.filter(status=Classification.Status.DONE, reviewed_label="")
         .select_related("model_version")
-        .order_by(F("confidence").asc(nulls_first=True), "created_at")
+        .order_by(F("suggested_at").desc(nulls_last=True), F("confidence").asc(nulls_first=True), "created_at")
     )
 
 

@@ -2,8 +2,9 @@
 
 The worker never talks to a consumer: it sends to channel-layer groups, and
 every consumer that joined a group relays the message to its browser. Two
-groups get each result: the sender's own (a webcam socket), and the live feed
-that history pages watch.
+groups get each result: the sending socket's own (a webcam page), and its
+owner's (:func:`owner_group`), which that owner's history pages join. No
+group is shared between people: nobody is pushed someone else's result.
 
 Sends to Redis go through one long-lived event loop per process (a daemon
 thread, started on first use, after any fork): ``async_to_sync`` would build a
@@ -27,13 +28,21 @@ from classification.serving.payloads import classification_payload
 
 logger = logging.getLogger(__name__)
 
-LIVE_FEED_GROUP = "classifications.live"
 FINISHED_EVENT = "classification.finished"  # handled by consumers' classification_finished()
 PUSH_TIMEOUT_S = 10.0  # a hung Redis must not hang a worker
 
 
+def owner_group(user_id: int | None, owner_key: str = "") -> str | None:
+    """The live-feed group of a signed-in user, or of an anonymous session's owner key; None for nobody."""
+    if user_id:
+        return f"owner.user.{user_id}"
+    if owner_key:
+        return f"owner.session.{owner_key}"
+    return None
+
+
 def notify_finished(classification: Classification) -> None:
-    """Tell the sender and the live feed; a broken channel layer only logs."""
+    """Tell the sending socket and the owner's pages; a broken channel layer only logs."""
     notify_finished_many([classification])
 
 
@@ -50,7 +59,8 @@ def notify_finished_many(classifications: Sequence[Classification]) -> None:
     sends = []
     for classification in classifications:
         message = {"type": FINISHED_EVENT, "classification": classification_payload(classification)}
-        sends += [(classification, group, message) for group in filter(None, (classification.notify_group, LIVE_FEED_GROUP))]
+        groups = (classification.notify_group, owner_group(classification.submitted_by_id, classification.owner_key))
+        sends += [(classification, group, message) for group in filter(None, groups)]
     if isinstance(layer, InMemoryChannelLayer):
         # Its queues belong to the web process's own loop, which async_to_sync finds and uses.
         async_to_sync(_send_all)(layer, sends)

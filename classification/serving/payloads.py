@@ -1,4 +1,8 @@
-"""The one JSON shape of a classification, shared by pages, polling and pushes."""
+"""The one JSON shape of a classification, shared by pages, polling and pushes.
+
+Its ``id`` and URLs carry the public id (a UUID): the sequential id never
+leaves the house, so nobody can walk through other people's results.
+"""
 
 from django.urls import reverse
 
@@ -8,7 +12,7 @@ from classification.models import Classification
 def classification_payload(classification: Classification) -> dict:
     version = classification.model_version
     return {
-        "id": classification.pk,
+        "id": str(classification.public_id),
         "status": classification.status,
         "source": classification.source,
         "original_name": classification.original_name,
@@ -21,7 +25,7 @@ def classification_payload(classification: Classification) -> dict:
         "height": classification.height,
         "created_at": classification.created_at.isoformat(),
         "finished_at": classification.finished_at.isoformat() if classification.finished_at else None,
-        "detail_url": reverse("classification-detail", args=[classification.pk]),
-        "image_url": reverse("classification-image", args=[classification.pk]),
-        "thumbnail_url": reverse("classification-thumbnail", args=[classification.pk]),
+        "detail_url": reverse("classification-detail", args=[classification.public_id]),
+        "image_url": reverse("classification-image", args=[classification.public_id]),
+        "thumbnail_url": reverse("classification-thumbnail", args=[classification.public_id]),
     }

@@ -2,8 +2,13 @@
 
 ``WebcamConsumer`` takes camera frames as binary messages, submits each like
 an upload (same validation, same workers) and relays results the worker
-pushes to this socket's own group. ``LiveFeedConsumer`` relays every finished
-classification to history pages.
+pushes to this socket's own group. ``LiveFeedConsumer`` relays the finished
+classifications of the socket's owner (a signed-in user, or the browser
+session) to their history and upload pages, and nobody else's.
+
+A message a socket does not expect (text where a frame was due, JSON that
+does not parse, anything sent to the live feed) gets an ``error``-type reply
+naming the problem; the socket stays open and nothing is logged as a crash.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from django.conf import settings
 from classification.intake import ratelimit, submission
 from classification.intake.validation import ImageRejected
 from classification.models import Classification
-from classification.serving.notifications import LIVE_FEED_GROUP
+from classification.privacy.owners import SESSION_FIELD, Owner, owner_from
+from classification.serving.notifications import owner_group
 from classification.serving.payloads import classification_payload
 
 
@@ -26,13 +32,30 @@ def _login_missing(scope) -> bool:
     return settings.CLASSIFIER_REQUIRE_LOGIN and not (user and user.is_authenticated)
 
 
+@database_sync_to_async
+def _scope_owner(scope, *, create: bool = False) -> Owner:
+    """The socket's owner; ``create`` gives an anonymous visitor's session an owner key and saves it.
+
+    The webcam page already made one (its cookie came with the handshake); a
+    client that opens the socket without a session gets one that lives as
+    long as the socket, so its frames still belong to somebody.
+    """
+    session = scope.get("session")
+    had_key = bool(session is not None and session.get(SESSION_FIELD))
+    owner = owner_from(scope.get("user"), session, create=create)
+    if create and owner.key and not had_key:
+        session.save()
+    return owner
+
+
 class WebcamConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         if _login_missing(self.scope):
             await self.close(code=4401)
             return
+        self.owner = await _scope_owner(self.scope, create=True)
         self.group = f"webcam.{uuid.uuid4().hex}"
-        self.in_flight: set[int] = set()
+        self.in_flight: set[str] = set()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.send_json({"type": "ready", "max_in_flight": self._max_in_flight()})
@@ -69,7 +92,7 @@ class WebcamConsumer(AsyncJsonWebsocketConsumer):
         except submission.ServiceUnavailable as exc:
             await self._reject("unavailable", str(exc))
             return
-        self.in_flight.add(classification.pk)
+        self.in_flight.add(str(classification.public_id))
         await self.send_json(
             {"type": "accepted", "classification": classification_payload(classification), "in_flight": len(self.in_flight)}
         )
@@ -82,9 +105,9 @@ class WebcamConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _submit(self, data: bytes) -> Classification:
-        user = self.scope.get("user")
         return submission.submit_image(
-            data=data, original_name="webcam.jpg", source=Classification.Source.WEBCAM, user=user, notify_group=self.group
+            data=data, original_name="webcam.jpg", source=Classification.Source.WEBCAM,
+            user=self.owner.user, owner_key=self.owner.key, notify_group=self.group,
         )
 
     async def _reject(self, code: str, message: str):
@@ -97,15 +120,26 @@ class WebcamConsumer(AsyncJsonWebsocketConsumer):
 
 
 class LiveFeedConsumer(AsyncJsonWebsocketConsumer):
+    """Pushes only the owner's results: it joins the owner's group, or none for a visitor with no uploads."""
+
     async def connect(self):
         if _login_missing(self.scope):
             await self.close(code=4401)
             return
-        await self.channel_layer.group_add(LIVE_FEED_GROUP, self.channel_name)
+        owner = await _scope_owner(self.scope)
+        self.group = owner_group(getattr(owner.user, "pk", None), owner.key)
+        if self.group:
+            await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code):
-        await self.channel_layer.group_discard(LIVE_FEED_GROUP, self.channel_name)
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        await self.send_json(
+            {"type": "error", "code": "unexpected_message", "message": "This socket only sends results; it reads nothing."}
+        )
 
     async def classification_finished(self, event):
         await self.send_json({"type": "result", "classification": event["classification"]})

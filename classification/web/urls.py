@@ -1,6 +1,7 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from classification.web import files, probes, views
+from classification.web import files, probes, tokens, views
 
 urlpatterns = [
     path("", views.upload, name="upload"),
@@ -10,7 +11,13 @@ urlpatterns = [
     path("webcam/", views.webcam, name="webcam"),
     path("history/", views.history, name="history"),
     path("classifications/status.json", views.status_json, name="classification-status"),
-    path("classifications/<int:pk>/", views.detail, name="classification-detail"),
-    path("classifications/<int:pk>/image", files.image, name="classification-image"),
-    path("classifications/<int:pk>/thumbnail", files.thumbnail, name="classification-thumbnail"),
+    path("classifications/<uuid:public_id>/", views.detail, name="classification-detail"),
+    path("classifications/<uuid:public_id>/image", files.image, name="classification-image"),
+    path("classifications/<uuid:public_id>/thumbnail", files.thumbnail, name="classification-thumbnail"),
+    path("classifications/<uuid:public_id>/correction", views.correct, name="classification-correct"),
+    path("classifications/<uuid:public_id>/delete", views.delete, name="classification-delete"),
+    path("account/login/", auth_views.LoginView.as_view(), name="login"),
+    path("account/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/tokens/", tokens.tokens_page, name="api-tokens"),
+    path("account/tokens/<int:token_id>/revoke", tokens.revoke_token, name="api-token-revoke"),
 ]

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+from uuid import UUID
+
+from django import forms
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from classification.api.errors import error_body
 from classification.intake import ratelimit, submission
 from classification.intake.validation import upload_limits
 from classification.models import Classification
+from classification.privacy import deletion
 from classification.results import selectors
+from classification.review import reviews, suggestions
 from classification.serving.payloads import classification_payload
+from classification.web import access
 
 HISTORY_PAGE_SIZE = 24
 
@@ -27,6 +34,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     accepted: list[Classification] = []
     rejected: list[dict] = []
     status = 200
+    owner = access.owner(request, create=True)  # the page's live socket follows this session's results
     if request.method == "POST":
         files = request.FILES.getlist("files")
         ident = ratelimit.client_ident(request.user, request.META.get("REMOTE_ADDR"))
@@ -34,7 +42,9 @@ def upload(request: HttpRequest) -> HttpResponse:
             result = submission.SubmissionResult(rejected=[submission.Rejection(
                 "", "rate_limited", "Too many uploads; wait a minute and try again.", 429)])
         else:
-            result = submission.submit_uploads(files, source=Classification.Source.UPLOAD, user=request.user)
+            result = submission.submit_uploads(
+                files, source=Classification.Source.UPLOAD, user=owner.user, owner_key=owner.key
+            )
         accepted, rejected, status = result.accepted, [r.as_dict() for r in result.rejected], result.status
         if _wants_json(request):
             return JsonResponse(
@@ -43,7 +53,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     context = {
         "accepted": accepted,
         "rejected": rejected,
-        "recent": selectors.classification_history()[:8] if request.method == "GET" else [],
+        "recent": access.visible(request)[:8] if request.method == "GET" else [],
         "limits": upload_limits(),
     }
     return render(request, "classification/upload.html", context, status=status)
@@ -51,30 +61,43 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def webcam(request: HttpRequest) -> HttpResponse:
+    access.owner(request, create=True)  # the socket's frames belong to this session from the first one
     return render(request, "classification/webcam.html", {"limits": upload_limits()})
 
 
 @require_GET
 def status_json(request: HttpRequest) -> JsonResponse:
     try:
-        ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.strip()]
+        ids = [UUID(part.strip()) for part in request.GET.get("ids", "").split(",") if part.strip()]
     except ValueError:
-        return JsonResponse(error_body("invalid", "ids must be comma-separated integers."), status=400)
-    rows = selectors.classifications_by_ids(ids)
+        return JsonResponse(error_body("invalid", "ids must be comma-separated classification ids."), status=400)
+    rows = selectors.classifications_by_ids(access.visible(request), ids)
     return JsonResponse({"classifications": [classification_payload(c) for c in rows]})
+
+
+class HistoryFilters(forms.Form):
+    """The history page's filters: a value that is not one of the choices is ignored, never an error."""
+
+    label = forms.CharField(required=False, max_length=100)
+    source = forms.ChoiceField(required=False, choices=[("", "any"), *Classification.Source.choices])
+    status = forms.ChoiceField(required=False, choices=[("", "any"), *Classification.Status.choices])
 
 
 @require_GET
 def history(request: HttpRequest) -> HttpResponse:
-    filters = {key: request.GET.get(key, "") for key in ("label", "source", "status")}
-    paginator = Paginator(selectors.classification_history(**filters), HISTORY_PAGE_SIZE)
+    access.owner(request, create=True)  # the page's live socket follows this session's results
+    form = HistoryFilters(request.GET)
+    form.is_valid()
+    filters = {key: form.cleaned_data.get(key) or "" for key in ("label", "source", "status")}
+    visible = access.visible(request)
+    paginator = Paginator(selectors.classification_history(visible, **filters), HISTORY_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
-    query = "&".join(f"{key}={value}" for key, value in filters.items() if value)
+    query = urlencode({key: value for key, value in filters.items() if value})
     context = {
         "page": page,
         "filters": filters,
         "query": query,
-        "labels": selectors.known_labels(),
+        "labels": selectors.known_labels(visible),
         "sources": Classification.Source.choices,
         "statuses": Classification.Status.choices,
     }
@@ -82,11 +105,36 @@ def history(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def detail(request: HttpRequest, pk: int) -> HttpResponse:
-    classification = get_object_or_404(Classification.objects.select_related("model_version"), pk=pk)
+def detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    return _detail(request, access.visible_or_404(request, public_id))
+
+
+def _detail(request: HttpRequest, classification: Classification, *, error: str = "", status: int = 200):
     probabilities = sorted(classification.probabilities.items(), key=lambda item: item[1], reverse=True)
-    return render(
-        request,
-        "classification/detail.html",
-        {"c": classification, "probabilities": probabilities, "payload": classification_payload(classification)},
-    )
+    context = {
+        "c": classification, "probabilities": probabilities, "payload": classification_payload(classification),
+        "classes": reviews.known_labels(), "error": error,
+    }
+    return render(request, "classification/detail.html", context, status=status)
+
+
+@require_POST
+def correct(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """The owner says the label is wrong: their label waits in the staff review queue."""
+    classification = access.visible_or_404(request, public_id)
+    try:
+        suggestions.suggest(classification, label=request.POST.get("label", ""), user=request.user)
+    except reviews.ReviewError as exc:
+        return _detail(request, classification, error=str(exc), status=400)
+    return redirect("classification-detail", public_id=classification.public_id)
+
+
+@require_POST
+def delete(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """The owner deletes an upload: the row, the original and the thumbnail."""
+    classification = access.visible_or_404(request, public_id)
+    try:
+        deletion.delete_classification(classification)
+    except deletion.DeletionFailed as exc:
+        return _detail(request, classification, error=str(exc), status=503)
+    return redirect("history")
