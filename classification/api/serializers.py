@@ -160,6 +160,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "preprocessing",
             "artifact_sha256",
             "metrics",
+            "temperature",
             "sample_accuracy",
             "description",
             "is_demo",
