@@ -114,6 +114,7 @@ def train(config: TrainConfig, progress: Progress | None = print_progress) -> Tr
     metadata.metrics = {
         "test_accuracy": test_metrics.get("accuracy"),
         "test_macro_f1": test_metrics.get("macro_f1"),
+        "test_recall": {name: m["recall"] for name, m in test_metrics.get("per_class", {}).items()},
         "val_accuracy": _restored_val_accuracy(history),
         "epochs_run": len(history.get("loss", [])),
         "temperature": metadata.temperature,

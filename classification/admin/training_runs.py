@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 
+from classification.admin.experiments import activate_view, experiments_view
 from classification.models import TrainingRun
 from classification.training import runs
 from ml.config import TrainingOption, training_options
@@ -101,6 +103,14 @@ class TrainingRunAdmin(admin.ModelAdmin):
                 ((name, m["accuracy"], m["macro_f1"], m["count"]) for name, m in rows),
             ),
         )
+
+    def get_urls(self):
+        return [
+            path("experiments/", self.admin_site.admin_view(experiments_view),
+                 name="classification_trainingrun_experiments"),
+            path("<int:run_id>/activate/", self.admin_site.admin_view(activate_view),
+                 name="classification_trainingrun_activate"),
+        ] + super().get_urls()
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
