@@ -44,18 +44,19 @@ def fit_on_features(split, data, config: TrainConfig, mode: str, report: Progres
                     weights: np.ndarray | None = None) -> dict[str, list[float]]:
     """Train only what follows the frozen front of the model, on its cached outputs."""
     extractor, trainable = split
+    infer = _traced(extractor)  # one trace for every round and the validation split
     rounds = []
     for round_index in range(config.feature_rounds):
         report({"stage": "features", "message": f"augmentation round {round_index + 1}/{config.feature_rounds}"})
         augment = config.augmentation != "none" and round_index > 0  # round 0 keeps the untouched images
         # A seed per round: the same seed would replay the same "random" changes.
         batches = pipeline(*data["train"], config, mode, augment=augment, augment_seed=config.seed + round_index)
-        rounds.append(_features(extractor, batches))
+        rounds.append(_features(infer, batches))
     train_features = np.concatenate(rounds)
     train_labels = np.concatenate([data["train"][1]] * config.feature_rounds)
     val = None
     if len(data["val"][1]):
-        val = (_features(extractor, pipeline(*data["val"], config, mode)), data["val"][1])
+        val = (_features(infer, pipeline(*data["val"], config, mode)), data["val"][1])
     train_data = (train_features, train_labels)
     if weights is not None:
         train_data += (np.concatenate([weights] * config.feature_rounds),)
@@ -211,10 +212,13 @@ def pipeline(pixels: np.ndarray, labels: np.ndarray, config: TrainConfig, mode: 
     return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def _features(extractor, dataset) -> np.ndarray:
+def _traced(extractor):
     import tensorflow as tf
 
-    infer = tf.function(lambda batch: extractor(batch, training=False))
+    return tf.function(lambda batch: extractor(batch, training=False), reduce_retracing=True)
+
+
+def _features(infer, dataset) -> np.ndarray:
     return np.concatenate([infer(batch).numpy() for batch, _ in dataset])
 
 
