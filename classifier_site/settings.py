@@ -210,6 +210,8 @@ CLASSIFIER = {
     "MAX_IMAGE_PIXELS": env.int("CLASSIFIER_MAX_IMAGE_PIXELS", default=40_000_000),
     "MAX_FILES_PER_REQUEST": env.int("CLASSIFIER_MAX_FILES_PER_REQUEST", default=20),
     "THUMBNAIL_SIZE": 256,
+    # Results whose (calibrated) confidence is below this are marked uncertain and lead the review queue.
+    "UNCERTAIN_BELOW": env.float("CLASSIFIER_UNCERTAIN_BELOW", default=0.6),
     # The sweeper re-queues classifications queued or running longer than this, up to MAX_ATTEMPTS times.
     "STUCK_AFTER_SECONDS": env.int("CLASSIFIER_STUCK_AFTER_SECONDS", default=300),
     "MAX_ATTEMPTS": env.int("CLASSIFIER_MAX_ATTEMPTS", default=3),

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ml.config import ARCHITECTURES
 
@@ -31,13 +31,16 @@ class WeightsUnavailableError(RuntimeError):
     """Pretrained weights that cannot be had here, with what to do instead."""
 
 
-def basic_cnn(num_classes: int, img_size: int = 128, weights: str | None = None, fine_tune: int = 0, dropout: float = 0.2):
-    """Three convolution blocks and a small dense head, trained from scratch.
+def basic_cnn(num_classes: int, img_size: int = 128, weights: str | None = None, fine_tune: int = 0,
+              dropout: float = 0.2, conv_filters: Sequence[int] = (32, 64, 128), dense_units: Sequence[int] = (32,)):
+    """Convolution blocks (Conv → Dropout → MaxPool) and a small dense head, trained from scratch.
 
-    ``weights`` may be a path to weights of this same model (say, a previous
-    run); there is no pretrained version, so ``"imagenet"`` is refused. With no
-    backbone, every layer trains and ``fine_tune`` is accepted only so that all
-    architectures share one signature.
+    The old notebooks used two blocks (32, 64) with Dense 32 and 16, and three
+    (32, 64, 128) with Dense 64, 32 and 16: the widths are options. ``weights``
+    may be a path to weights of this same model (say, a previous run); there is
+    no pretrained version, so ``"imagenet"`` is refused. With no backbone, every
+    layer trains and ``fine_tune`` is accepted only so that all architectures
+    share one signature.
     """
     import keras
     from keras import layers
@@ -46,13 +49,14 @@ def basic_cnn(num_classes: int, img_size: int = 128, weights: str | None = None,
         raise WeightsUnavailableError("basic_cnn has no ImageNet weights; use weights=None or a weights file of this model.")
     inputs = keras.Input(shape=(img_size, img_size, 3))
     x = inputs
-    for filters in (32, 64, 128):
+    for filters in conv_filters:
         x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
         x = layers.Dropout(dropout)(x)
         x = layers.MaxPooling2D()(x)
     x = layers.Flatten()(x)
-    x = layers.Dense(32, activation="relu")(x)
-    x = layers.Dropout(dropout)(x)
+    for units in dense_units:
+        x = layers.Dense(units, activation="relu")(x)
+        x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
     model = keras.Model(inputs, outputs, name="basic_cnn")
     if weights is not None:
@@ -60,8 +64,9 @@ def basic_cnn(num_classes: int, img_size: int = 128, weights: str | None = None,
     return model
 
 
-def vgg16(num_classes: int, img_size: int = 224, weights: str | None = "imagenet", fine_tune: int = 0, dropout: float = 0.2):
-    """VGG16 convolutions with the classic wide dense head."""
+def vgg16(num_classes: int, img_size: int = 224, weights: str | None = "imagenet", fine_tune: int = 0,
+          dropout: float = 0.2, conv_filters: Sequence[int] = (), dense_units: Sequence[int] = (4096, 1072)):
+    """VGG16 convolutions, flattened, with the old notebooks' wide dense head (4096, 1072) and a dropout."""
     import keras
     from keras import layers
 
@@ -74,15 +79,16 @@ def vgg16(num_classes: int, img_size: int = 224, weights: str | None = "imagenet
     inputs = keras.Input(shape=(img_size, img_size, 3))
     x = backbone(inputs, training=_backbone_training(weights))
     x = layers.Flatten(name=FEATURES_LAYER)(x)
-    x = layers.Dense(4096, activation="relu")(x)
-    x = layers.Dense(1072, activation="relu")(x)
+    for units in dense_units:
+        x = layers.Dense(units, activation="relu")(x)
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
     return keras.Model(inputs, outputs, name="vgg16")
 
 
-def mobilenet_v2(num_classes: int, img_size: int = 224, weights: str | None = "imagenet", fine_tune: int = 0, dropout: float = 0.2):
-    """MobileNetV2 (width 1.0), average-pooled, with a dropout and softmax head."""
+def mobilenet_v2(num_classes: int, img_size: int = 224, weights: str | None = "imagenet", fine_tune: int = 0,
+                 dropout: float = 0.2, conv_filters: Sequence[int] = (), dense_units: Sequence[int] = ()):
+    """MobileNetV2 (width 1.0), average-pooled, with optional dense layers, a dropout and a softmax head."""
     import keras
     from keras import layers
 
@@ -98,6 +104,8 @@ def mobilenet_v2(num_classes: int, img_size: int = 224, weights: str | None = "i
     inputs = keras.Input(shape=(img_size, img_size, 3))
     x = backbone(inputs, training=_backbone_training(weights))
     x = layers.GlobalAveragePooling2D(name=FEATURES_LAYER)(x)
+    for units in dense_units:
+        x = layers.Dense(units, activation="relu")(x)
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
     return keras.Model(inputs, outputs, name="mobilenet_v2")
@@ -107,14 +115,20 @@ def mobilenet_v2(num_classes: int, img_size: int = 224, weights: str | None = "i
 BUILDERS: dict[str, Callable[..., Any]] = {"basic_cnn": basic_cnn, "vgg16": vgg16, "mobilenet_v2": mobilenet_v2}
 
 
-def build_model(arch: str, num_classes: int, img_size: int, weights: str | None, fine_tune: int = 0, dropout: float = 0.2):
-    """Build an architecture by name, checking what Keras would reject less clearly."""
+def build_model(arch: str, num_classes: int, img_size: int, weights: str | None, fine_tune: int = 0,
+                dropout: float = 0.2, conv_filters: Sequence[int] | None = None, dense_units: Sequence[int] | None = None):
+    """Build an architecture by name, checking what Keras would reject less clearly.
+
+    ``conv_filters`` and ``dense_units`` of None take the architecture's own widths.
+    """
     if arch not in BUILDERS:
         raise ValueError(f"Unknown architecture {arch!r}; expected one of {', '.join(BUILDERS)}.")
-    min_size = ARCHITECTURES[arch].min_size
-    if img_size < min_size:
-        raise ValueError(f"{arch} needs images of at least {min_size} px, got {img_size}.")
-    return BUILDERS[arch](num_classes, img_size=img_size, weights=weights, fine_tune=fine_tune, dropout=dropout)
+    spec = ARCHITECTURES[arch]
+    if img_size < spec.min_size:
+        raise ValueError(f"{arch} needs images of at least {spec.min_size} px, got {img_size}.")
+    widths = {"conv_filters": spec.conv_filters if conv_filters is None else tuple(conv_filters),
+              "dense_units": spec.dense_units if dense_units is None else tuple(dense_units)}
+    return BUILDERS[arch](num_classes, img_size=img_size, weights=weights, fine_tune=fine_tune, dropout=dropout, **widths)
 
 
 # --- backbone weights ----------------------------------------------------------------------

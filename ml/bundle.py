@@ -34,6 +34,8 @@ class BundleMetadata:
     preprocessing: str
     metrics: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    #: Divides the logits before the softmax (temperature scaling, :mod:`ml.calibration`); 1.0: as trained.
+    temperature: float = 1.0
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -46,6 +48,8 @@ class BundleMetadata:
             )
         if not isinstance(self.input_size, int) or not 8 <= self.input_size <= 1024:
             raise BundleError(f"input_size must be an integer between 8 and 1024, got {self.input_size!r}.")
+        if not isinstance(self.temperature, (int, float)) or not 0.01 <= self.temperature <= 100:
+            raise BundleError(f"temperature must be a number between 0.01 and 100, got {self.temperature!r}.")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

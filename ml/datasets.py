@@ -1,8 +1,8 @@
 """Image datasets: a folder with one sub-folder per class, split and decoded.
 
-Training accepts exactly one dataset layout, ``ROOT/<class name>/<image files>``,
-so a user's upload, the demo dataset and the tests all go through the same
-checks. Class names are the sub-folder names in sorted order, which fixes the
+A dataset here is ``ROOT/<class name>/<image files>`` (the pre-split and zip
+layouts of :mod:`ml.layouts` are made of such folders), so a user's upload,
+the demo dataset and the tests all go through the same checks. Class names are the sub-folder names in sorted order, which fixes the
 order of the model's outputs. Splits are stratified and depend only on the
 seed, so a run can be repeated and its test set named.
 
@@ -42,6 +42,7 @@ class ImageFolder:
     class_names: list[str]
     files: list[Path]
     labels: np.ndarray  # int, index into class_names
+    sources: list[str]  # each file's source sub-folder under its class folder ("" when directly in it)
 
     def counts(self, indices: np.ndarray | None = None) -> dict[str, int]:
         return class_counts(self.labels if indices is None else self.labels[indices], self.class_names)
@@ -74,6 +75,7 @@ def scan_image_folder(root: str | Path) -> ImageFolder:
         )
     files: list[Path] = []
     labels: list[int] = []
+    sources: list[str] = []
     for label, class_dir in enumerate(class_dirs):
         images = sorted(
             p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
@@ -85,7 +87,9 @@ def scan_image_folder(root: str | Path) -> ImageFolder:
             )
         files.extend(images)
         labels.extend([label] * len(images))
-    return ImageFolder(root, [p.name for p in class_dirs], files, np.array(labels, dtype=np.int64))
+        sources.extend(p.relative_to(class_dir).parts[0] if len(p.relative_to(class_dir).parts) > 1 else ""
+                       for p in images)
+    return ImageFolder(root, [p.name for p in class_dirs], files, np.array(labels, dtype=np.int64), sources)
 
 
 def stratified_split(labels: np.ndarray, val_split: float, test_split: float, seed: int) -> Split:

@@ -34,7 +34,8 @@ Progress = Callable[[dict[str, Any]], None]
 def fit_end_to_end(model, data, config: TrainConfig, mode: str, report: Progress,
                    weights: np.ndarray | None = None) -> dict[str, list[float]]:
     """Ordinary ``fit`` on augmented, scaled batches streamed through tf.data."""
-    train_ds = pipeline(*data["train"], config, mode, augment=config.augment, shuffle=True, weights=weights)
+    augment = config.augmentation != "none"
+    train_ds = pipeline(*data["train"], config, mode, augment=augment, shuffle=True, weights=weights)
     val_ds = pipeline(*data["val"], config, mode) if len(data["val"][1]) else None
     return _compile_and_fit(model, train_ds, val_ds, data["train"][1], config, report)
 
@@ -43,18 +44,19 @@ def fit_on_features(split, data, config: TrainConfig, mode: str, report: Progres
                     weights: np.ndarray | None = None) -> dict[str, list[float]]:
     """Train only what follows the frozen front of the model, on its cached outputs."""
     extractor, trainable = split
+    infer = _traced(extractor)  # one trace for every round and the validation split
     rounds = []
     for round_index in range(config.feature_rounds):
         report({"stage": "features", "message": f"augmentation round {round_index + 1}/{config.feature_rounds}"})
-        augment = config.augment and round_index > 0  # round 0 keeps the untouched images
+        augment = config.augmentation != "none" and round_index > 0  # round 0 keeps the untouched images
         # A seed per round: the same seed would replay the same "random" changes.
         batches = pipeline(*data["train"], config, mode, augment=augment, augment_seed=config.seed + round_index)
-        rounds.append(_features(extractor, batches))
+        rounds.append(_features(infer, batches))
     train_features = np.concatenate(rounds)
     train_labels = np.concatenate([data["train"][1]] * config.feature_rounds)
     val = None
     if len(data["val"][1]):
-        val = (_features(extractor, pipeline(*data["val"], config, mode)), data["val"][1])
+        val = (_features(infer, pipeline(*data["val"], config, mode)), data["val"][1])
     train_data = (train_features, train_labels)
     if weights is not None:
         train_data += (np.concatenate([weights] * config.feature_rounds),)
@@ -110,8 +112,10 @@ def _chain(inputs, x, layers):
 def _compile_and_fit(model, train_data, val_data, train_labels, config: TrainConfig, report: Progress):
     import keras
 
+    arrays = isinstance(train_data, tuple)
+    steps = int(np.ceil(len(train_labels) / config.batch_size)) if arrays else len(train_data)
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=keras.optimizers.Adam(_learning_rate(config, steps)),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -119,7 +123,6 @@ def _compile_and_fit(model, train_data, val_data, train_labels, config: TrainCon
     if val_data is not None:
         callbacks.insert(0, keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.patience, restore_best_weights=True))
-    arrays = isinstance(train_data, tuple)
     sample_weight = None
     if arrays and len(train_data) == 3:  # (inputs, labels, sample weights)
         train_data, sample_weight = train_data[:2], train_data[2]
@@ -137,29 +140,51 @@ def _compile_and_fit(model, train_data, val_data, train_labels, config: TrainCon
     return {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
+def _learning_rate(config: TrainConfig, steps_per_epoch: int):
+    """Adam's learning rate: constant, or decaying along a cosine to zero over every epoch's steps."""
+    import keras
+
+    if config.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, max(1, steps_per_epoch * config.epochs))
+    return config.learning_rate
+
+
 # --- data ----------------------------------------------------------------------------------
 
 
-def augmentation(seed: int):
+def augmentation(kind: str, seed: int):
     """Random changes a photo of the same class could show: framing, light, mirror.
 
-    Kept mild: the photos already vary a lot, and stronger zoom and rotation
-    (with reflected borders) gave a worse validation loss on the demo data.
+    ``mild`` is this project's default: the photos already vary a lot, and
+    stronger zoom and rotation gave a worse validation loss on the demo data.
+    ``notebook`` is the old notebooks' ``ImageDataGenerator(rotation_range=40,
+    width_shift_range=0.2, height_shift_range=0.2, shear_range=0.2,
+    zoom_range=0.2, horizontal_flip=True, fill_mode="nearest")``; its shear is
+    0.2 degrees (ImageDataGenerator's unit), kept as it was.
     """
+    import math
+
     import keras
     from keras import layers
 
     # Distinct seeds, or every layer would draw the same random stream.
-    return keras.Sequential(
-        [
+    if kind == "notebook":
+        steps = [
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomRotation(40 / 360, fill_mode="nearest", seed=seed + 1),
+            layers.RandomTranslation(0.2, 0.2, fill_mode="nearest", seed=seed + 2),
+            layers.RandomShear(x_factor=math.tan(math.radians(0.2)), fill_mode="nearest", seed=seed + 3),
+            layers.RandomZoom((-0.2, 0.2), fill_mode="nearest", seed=seed + 4),
+        ]
+    else:
+        steps = [
             layers.RandomFlip("horizontal", seed=seed),
             layers.RandomRotation(0.03, fill_mode="nearest", seed=seed + 1),
             layers.RandomTranslation(0.05, 0.05, fill_mode="nearest", seed=seed + 2),
             layers.RandomZoom((-0.1, 0.1), fill_mode="nearest", seed=seed + 3),
             layers.RandomBrightness(0.15, value_range=(0, 255), seed=seed + 4),
-        ],
-        name="augmentation",
-    )
+        ]
+    return keras.Sequential(steps, name="augmentation")
 
 
 def pipeline(pixels: np.ndarray, labels: np.ndarray, config: TrainConfig, mode: str,
@@ -175,7 +200,8 @@ def pipeline(pixels: np.ndarray, labels: np.ndarray, config: TrainConfig, mode: 
     if shuffle:
         dataset = dataset.shuffle(len(labels), seed=config.seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(config.batch_size)
-    augmenter = augmentation(config.seed if augment_seed is None else augment_seed) if augment else None
+    seed = config.seed if augment_seed is None else augment_seed
+    augmenter = augmentation(config.augmentation, seed) if augment and config.augmentation != "none" else None
 
     def prepare(batch, *rest):  # rest: labels, and sample weights when given
         batch = tf.cast(batch, tf.float32)
@@ -186,10 +212,13 @@ def pipeline(pixels: np.ndarray, labels: np.ndarray, config: TrainConfig, mode: 
     return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def _features(extractor, dataset) -> np.ndarray:
+def _traced(extractor):
     import tensorflow as tf
 
-    infer = tf.function(lambda batch: extractor(batch, training=False))
+    return tf.function(lambda batch: extractor(batch, training=False), reduce_retracing=True)
+
+
+def _features(infer, dataset) -> np.ndarray:
     return np.concatenate([infer(batch).numpy() for batch, _ in dataset])
 
 
@@ -197,12 +226,6 @@ def _class_weights(labels: np.ndarray) -> dict[int, float]:
     """Weights that make every class count as much as the others in the loss."""
     classes, counts = np.unique(labels, return_counts=True)
     return {int(c): float(len(labels) / (len(classes) * n)) for c, n in zip(classes, counts)}
-
-
-def source_of(root: Path, path: Path) -> str:
-    """The source sub-folder of an image under its class folder ("" for one directly in it)."""
-    parts = path.relative_to(root).parts
-    return parts[1] if len(parts) > 2 else ""
 
 
 def source_weights(labels: np.ndarray, sources: np.ndarray) -> np.ndarray:

@@ -124,7 +124,7 @@ class Predictor:
         """Class probabilities for an already prepared batch, shape (N, classes)."""
         if len(batch) == 0:
             return np.zeros((0, len(self.class_names)), dtype=np.float32)
-        return as_probabilities(self._infer(batch))
+        return as_probabilities(self._infer(batch), self.metadata.temperature)
 
     def predict(self, images: Sequence[ImageSource]) -> list[Prediction]:
         """Classify images given as bytes, paths or PIL images, in order."""

@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ml.calibration import apply_temperature
+
 TENSORFLOW = "tensorflow"
 ONNXRUNTIME = "onnxruntime"
 RUNTIMES = (TENSORFLOW, ONNXRUNTIME)
@@ -73,15 +75,17 @@ class OnnxRuntime:
         return self._session.run(None, {self._input: np.ascontiguousarray(batch, dtype=np.float32)})[0]
 
 
-def as_probabilities(outputs: np.ndarray) -> np.ndarray:
-    """Normalise model outputs so every row sums to 1.
+def as_probabilities(outputs: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Normalise model outputs so every row sums to 1, then apply the bundle's calibration temperature.
 
     Models whose last layer is already a softmax pass through unchanged (up to
-    float rounding); imported models that end in logits get a softmax.
+    float rounding); imported models that end in logits get a softmax. Every
+    runtime's outputs pass through here (:class:`ml.predictor.Predictor`), so
+    a calibrated model is calibrated whichever runtime serves it.
     """
     outputs = np.asarray(outputs, dtype=np.float64)
     rows_sum_to_one = np.all(outputs >= 0) and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3)
     if not rows_sum_to_one:
         shifted = outputs - outputs.max(axis=1, keepdims=True)
         outputs = np.exp(shifted)
-    return outputs / outputs.sum(axis=1, keepdims=True)
+    return apply_temperature(outputs / outputs.sum(axis=1, keepdims=True), temperature)

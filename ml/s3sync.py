@@ -1,4 +1,4 @@
-"""Training data in S3: ``s3://bucket/prefix/<class>/<image>`` synced to a local folder.
+"""Training data in S3: ``s3://bucket/prefix/...`` synced to a local folder, or one ``.zip`` downloaded.
 
 Training reads a local class-folder dataset, so an S3 prefix is first mirrored
 into a cache folder. A manifest remembers each object's ETag and size; a second
@@ -122,6 +122,40 @@ def sync_prefix(uri: str, cache_root: str | Path, client=None, progress: Progres
         removed += 1
     manifest_path.write_text(json.dumps(known))
     return SyncResult(target, len(wanted), len(remote) - len(wanted), removed, done_bytes)
+
+
+def fetch_object(uri: str, cache_root: str | Path, client=None, progress: Progress | None = print_progress) -> Path:
+    """Download one object (a dataset ``.zip``) into ``cache_root/<bucket>/<key>``, unless unchanged (ETag)."""
+    bucket, key = parse_s3_uri(uri)
+    key = key.rstrip("/")
+    if not key:
+        raise S3SyncError(f"{uri!r} names a bucket, not an object.")
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = client or s3_client()
+    try:
+        head = client.head_object(Bucket=bucket, Key=key)
+    except (BotoCoreError, ClientError) as exc:
+        raise S3SyncError(f"Could not read s3://{bucket}/{key}: {exc}") from exc
+    local = _safe_local_path(Path(cache_root) / bucket, key)
+    stamp = local.with_name(local.name + ".etag")
+    etag = head["ETag"].strip('"')
+    if local.is_file() and stamp.is_file() and stamp.read_text() == etag:
+        return local
+    local.parent.mkdir(parents=True, exist_ok=True)
+    (progress or (lambda line: None))(f"s3 download {uri}: {head['ContentLength'] / 1e6:.1f} MB")
+    partial = local.with_name(local.name + ".part")
+    client.download_file(bucket, key, str(partial))
+    partial.replace(local)
+    stamp.write_text(etag)
+    return local
+
+
+def local_copy(uri: str, cache_root: str | Path, client=None, progress: Progress | None = print_progress) -> Path:
+    """A local copy of ``s3://...`` training data: the synced prefix, or the downloaded ``.zip``."""
+    if uri.lower().endswith(".zip"):
+        return fetch_object(uri, cache_root, client, progress)
+    return sync_prefix(uri, cache_root, client, progress).directory
 
 
 def upload_folder(directory: str | Path, uri: str, client=None) -> int:

@@ -122,6 +122,29 @@ def test_bundles_and_reports_from_training_on_an_s3_prefix_go_to_s3(s3, tmp_path
     assert set(version.report_files.values()) <= stored and "training_curves.png" in version.report_files
 
 
+@pytest.mark.django_db
+def test_training_reads_a_zip_of_pre_split_folders_from_s3_once(s3, tmp_path):
+    import zipfile
+
+    for seed, (part, count) in enumerate((("train", 6), ("val", 2), ("test", 2))):
+        make_dataset(tmp_path / "old" / part, classes=("blue", "red"), per_class=count, seed=seed)
+    archive = tmp_path / "old.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        for path in sorted((tmp_path / "old").rglob("*.png")):
+            out.write(path, path.relative_to(tmp_path / "old").as_posix())
+    s3.upload_file(str(archive), BUCKET, "datasets/old-project.zip")
+    settings = {"arch": "basic_cnn", "weights": "none", "epochs": 1, "img_size": 24, "batch_size": 8}
+
+    first = execution.run_training(runs.create_run(data=f"s3://{BUCKET}/datasets/old-project.zip",
+                                                   settings=settings).pk)
+    second = execution.run_training(runs.create_run(data=f"s3://{BUCKET}/datasets/old-project.zip",
+                                                    settings=settings).pk)
+
+    assert (first.status, second.status) == ("done", "done"), first.error_message + second.error_message
+    assert "[syncing] s3 download" in first.log and "s3 download" not in second.log  # cached by ETag
+    assert "used as given" in first.log and first.model_version.class_names == ["blue", "red"]
+
+
 def test_second_sync_downloads_only_what_changed(s3, tmp_path):
     local = make_dataset(tmp_path / "data", classes=("blue", "red"), per_class=3)
     s3sync.upload_folder(local, f"s3://{BUCKET}/sync/", client=s3)

@@ -70,6 +70,24 @@ def test_endpoint_predictions_match_the_local_model(endpoint, tiny_bundle):
     assert seen[0][1].startswith("AWS4-HMAC-SHA256")  # a real, signed SageMaker runtime request
 
 
+def test_a_calibrated_version_is_calibrated_behind_an_endpoint_too(endpoint, tiny_bundle):
+    """The endpoint answers the model's own softmax; the worker applies the version's temperature."""
+    import dataclasses
+
+    from ml.calibration import apply_temperature
+
+    url, _, local = endpoint
+    calibrated = dataclasses.replace(read_metadata(tiny_bundle), temperature=2.5)
+    remote = EndpointPredictor("classifier", calibrated, sagemaker_client(url, "us-east-1"))
+    images = [image_bytes(color=(200, 10, 10))]
+
+    [prediction] = remote.predict(images)
+
+    own = np.array([list(local.predict(images)[0].probabilities.values())])
+    assert list(prediction.probabilities.values()) == pytest.approx(list(apply_temperature(own, 2.5)[0]), abs=1e-6)
+    assert max(prediction.probabilities.values()) < own.max()  # a temperature above 1 softens
+
+
 def test_endpoint_failures_are_clear(endpoint, tiny_bundle):
     url, _, _ = endpoint
     metadata = read_metadata(tiny_bundle)

@@ -223,3 +223,29 @@ def test_imagenet_weights_offline_fail_fast_with_the_file_to_download(dataset):
         call_command("train", "--data", str(dataset), "--arch", "mobilenet_v2", "--weights", "imagenet", "--epochs", "1")
     message = str(failure.value)
     assert "--weights" in message and ".h5" in message
+
+
+@pytest.mark.django_db
+def test_a_notebook_preset_trains_from_a_zip_of_pre_split_folders_and_records_its_settings(tmp_path, capsys):
+    import zipfile
+
+    from django.core.management import call_command
+
+    for seed, (part, count) in enumerate((("train", 8), ("val", 3), ("test", 3))):
+        make_dataset(tmp_path / "old" / part, classes=("blue", "red"), per_class=count, size=24, seed=seed)
+    archive = tmp_path / "old-project.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        for path in sorted((tmp_path / "old").rglob("*.png")):
+            out.write(path, path.relative_to(tmp_path).as_posix())
+
+    call_command("train", "--preset", "notebook_basic_cnn_1", "--data", str(archive), "--epochs", "1",
+                 "--img-size", "24")
+
+    [run] = TrainingRun.objects.all()
+    assert run.status == TrainingRun.Status.DONE, run.error_message
+    assert run.config["preset"] == "notebook_basic_cnn_1"
+    assert (run.config["conv_filters"], run.config["dense_units"], run.config["batch_size"]) == ("32,64", "32,16", 32)
+    assert (run.config["epochs"], run.config["patience"], run.config["preprocessing"]) == (1, 10, "rescale")
+    version = run.model_version
+    assert version.class_names == ["blue", "red"] and version.preprocessing == "rescale"
+    assert "pre-split folders: train/val/test used as given" in run.log

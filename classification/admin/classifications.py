@@ -46,7 +46,8 @@ class ConfidenceFilter(admin.SimpleListFilter):
     parameter_name = "confidence"
 
     def lookups(self, request, model_admin):
-        return (("low", f"Low (< {reviews.LOW_CONFIDENCE:.0%})"), ("high", f"High (≥ {reviews.LOW_CONFIDENCE:.0%})"))
+        threshold = reviews.uncertain_below()
+        return (("low", f"Uncertain (< {threshold:.0%})"), ("high", f"Confident (≥ {threshold:.0%})"))
 
     def queryset(self, request, queryset):
         if self.value() == "low":

@@ -21,12 +21,12 @@ from ml.bundle import BundleError
 @admin.register(ModelVersion)
 class ModelVersionAdmin(BoundedFilters, admin.ModelAdmin):
     list_display = (
-        "id", "name", "architecture", "input_size", "sample_accuracy", "test_accuracy", "is_active", "is_demo",
-        "created_at",
+        "id", "name", "architecture", "input_size", "sample_accuracy", "test_accuracy", "test_ece", "is_active",
+        "is_demo", "created_at",
     )
     list_filter = ("is_active", "is_demo", "architecture")
     actions = ["activate_version"]
-    readonly_fields = ("artifact_sha256", "created_at", "is_active", "reports", "metrics_table")
+    readonly_fields = ("artifact_sha256", "temperature", "created_at", "is_active", "reports", "metrics_table")
     exclude = ("report_files", "metrics")
 
     @admin.display(description="accuracy on samples")
@@ -36,6 +36,10 @@ class ModelVersionAdmin(BoundedFilters, admin.ModelAdmin):
     @admin.display(description="held-out test accuracy")
     def test_accuracy(self, version: ModelVersion):
         return version.metrics.get("test_accuracy")
+
+    @admin.display(description="calibration error (test)")
+    def test_ece(self, version: ModelVersion):
+        return version.metrics.get("test_ece")
 
     @admin.display(description="metrics")
     def metrics_table(self, version: ModelVersion) -> str:

@@ -9,28 +9,36 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 
 from classification.admin.changelists import BoundedFilters
+from classification.admin.experiments import activate_view, experiments_view
 from classification.models import TrainingRun
 from classification.training import runs
 from ml.config import TrainingOption, training_options
 
 
 def option_field(spec: TrainingOption) -> forms.Field:
-    """The form field that offers one training option, with its default, bounds and choices."""
-    common = {"help_text": spec.help, "initial": spec.default, "label": spec.title.capitalize()}
-    if spec.choices:
-        return forms.ChoiceField(choices=list(spec.choices.items()), **common)
+    """The form field that offers one training option, with its bounds and choices.
+
+    Every field may be left blank: blank takes the chosen preset's value, else
+    the option's default (said in the field's help), as on the command line.
+    """
+    label = spec.title.capitalize()
+    help_text = f"{spec.help}. Blank: the preset's value, else {spec.default!r}."
+    common = {"label": label, "help_text": help_text, "required": False}
     if spec.type is bool:
-        return forms.BooleanField(required=False, **common)
-    # Shown filled with its default; left blank, the default applies (see settings()).
+        return forms.TypedChoiceField(choices=[("", "—"), ("true", "yes"), ("false", "no")],
+                                      coerce=lambda value: value == "true", empty_value=None, **common)
+    if spec.choices:
+        return forms.ChoiceField(choices=[("", "—"), *((k, v) for k, v in spec.choices.items() if k)], **common)
     bounds = {"min_value": spec.minimum, "max_value": spec.maximum}
     if spec.type is int:
-        return forms.IntegerField(required=False, **bounds, **common)
+        return forms.IntegerField(**bounds, **common)
     if spec.type is float:
-        return forms.FloatField(required=False, **bounds, **common)
-    return forms.CharField(required=False, **common)
+        return forms.FloatField(**bounds, **common)
+    return forms.CharField(**common)
 
 
 class TrainingRunFormBase(forms.ModelForm):
@@ -96,6 +104,14 @@ class TrainingRunAdmin(BoundedFilters, admin.ModelAdmin):
                 ((name, m["accuracy"], m["macro_f1"], m["count"]) for name, m in rows),
             ),
         )
+
+    def get_urls(self):
+        return [
+            path("experiments/", self.admin_site.admin_view(experiments_view),
+                 name="classification_trainingrun_experiments"),
+            path("<int:run_id>/activate/", self.admin_site.admin_view(activate_view),
+                 name="classification_trainingrun_activate"),
+        ] + super().get_urls()
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:

@@ -169,6 +169,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "preprocessing",
             "artifact_sha256",
             "metrics",
+            "temperature",
             "sample_accuracy",
             "description",
             "is_demo",

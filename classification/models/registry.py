@@ -34,6 +34,9 @@ class ModelVersion(models.Model):
     artifact = models.FileField(upload_to=artifact_upload_path, max_length=300)
     artifact_sha256 = models.CharField(max_length=64, db_index=True)
     metrics = models.JSONField(default=dict, blank=True)
+    temperature = models.FloatField(
+        default=1.0, help_text="Calibration: logits are divided by it before the softmax (fitted on validation data)."
+    )
     report_files = models.JSONField(
         default=dict, blank=True, help_text="Report name → storage path: curves, confusion matrices, JSON, text."
     )

@@ -47,6 +47,7 @@ def create_version(
             artifact_sha256=sha256_of(model_file),
             metrics=metadata.metrics,
             description=metadata.description,
+            temperature=metadata.temperature,
             is_demo=is_demo,
         )
         version.artifact.save(model_file.name, File(fh), save=False)
@@ -118,6 +119,7 @@ def metadata_of(version: ModelVersion) -> BundleMetadata:
         preprocessing=version.preprocessing,
         metrics=version.metrics,
         description=version.description,
+        temperature=version.temperature,
     )
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from django.conf import settings
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from classification.models import Classification, ModelVersion
 
-LOW_CONFIDENCE = 0.6
 
 
 class ReviewError(ValueError):
@@ -77,5 +77,10 @@ def reviewed(queryset: QuerySet[Classification] | None = None) -> QuerySet[Class
     return queryset.exclude(reviewed_label="").filter(status=Classification.Status.DONE)
 
 
+def uncertain_below() -> float:
+    """Calibrated confidence under which a result counts as uncertain (review queue, badges)."""
+    return settings.CLASSIFIER["UNCERTAIN_BELOW"]
+
+
 def low_confidence() -> Q:
-    return Q(confidence__lt=LOW_CONFIDENCE)
+    return Q(confidence__lt=uncertain_below())

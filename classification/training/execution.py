@@ -36,12 +36,12 @@ logger = logging.getLogger(__name__)
 
 
 def local_dataset(data: str, progress: Callable[[dict], None] | None = None) -> str:
-    """A local folder for ``data``: itself, or the synced cache of an ``s3://`` prefix."""
+    """A local folder (or zip) for ``data``: itself, or the cached copy of an ``s3://`` prefix or ``.zip``."""
     if not s3sync.is_s3_uri(data):
         return data
     say = (lambda line: progress({"stage": "syncing", "message": line})) if progress else None
-    result = s3sync.sync_prefix(data, django_settings.CLASSIFIER["DATASET_CACHE_DIR"], client=s3_client(), progress=say)
-    return str(result.directory)
+    cache = django_settings.CLASSIFIER["DATASET_CACHE_DIR"]
+    return str(s3sync.local_copy(data, cache, client=s3_client(), progress=say))
 
 
 def run_training(run_id: int, echo: Callable[[dict], None] | None = None) -> TrainingRun:

@@ -8,7 +8,6 @@ settings are :class:`ml.config.TrainConfig`'s options.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable
 
 from django.db import transaction
@@ -17,7 +16,7 @@ from django.utils import timezone
 from classification import queueing
 from classification.models import TrainingRun
 from classification.review import reviews
-from ml.config import TrainConfig
+from ml.config import TrainConfig, resolve_config
 
 LOG_LINES_KEPT = 200
 #: ``TrainingRun.data`` value meaning "the reviewed images", exported when the run starts.
@@ -29,22 +28,17 @@ class TrainingError(ValueError):
 
 
 def training_config(data: str, settings: dict[str, Any]) -> TrainConfig:
-    """Validate settings into an ``ml.config.TrainConfig`` (output folder filled in later)."""
-    known = {f.name for f in dataclasses.fields(TrainConfig)} - {"data", "out"}
-    unknown = set(settings) - known
-    if unknown:
-        raise TrainingError(f"Unknown training settings: {', '.join(sorted(unknown))}.")
+    """Validate settings (and the preset they name) into an ``ml.config.TrainConfig`` (output folder later)."""
     try:
-        return TrainConfig(data=str(data), out="", **settings)
+        return resolve_config(str(data), "", settings)
     except (TypeError, ValueError) as exc:
         raise TrainingError(str(exc)) from exc
 
 
 def create_run(*, data: str, settings: dict[str, Any], user=None) -> TrainingRun:
-    """Record a training run after checking its settings; nothing runs yet."""
+    """Record a training run with its effective settings (preset applied); nothing runs yet."""
     config = training_config(data, settings)
-    stored = {key: value for key, value in dataclasses.asdict(config).items() if key in settings or key == "arch"}
-    return TrainingRun.objects.create(data=str(data), config=stored, created_by=user)
+    return TrainingRun.objects.create(data=str(data), config=config.settings(), created_by=user)
 
 
 def start_training(*, data: str, settings: dict[str, Any], user=None) -> TrainingRun:

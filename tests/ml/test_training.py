@@ -52,7 +52,7 @@ def test_each_preset_trains_one_epoch_into_a_servable_bundle(tiny_dataset, tmp_p
 def test_a_learnable_task_is_learned(tmp_path):
     data = make_dataset(tmp_path / "data", per_class=30, size=16)
     config = _config(data, tmp_path / "bundle", arch="basic_cnn", img_size=16, epochs=25,
-                     learning_rate=3e-3, patience=25, augment=False)
+                     learning_rate=3e-3, patience=25, augmentation="none")
     result = train(config, progress=None)
     assert result.test_metrics["accuracy"] >= 0.9
     assert result.test_metrics["count"] == 12

@@ -1,5 +1,3 @@
-import dataclasses
-
 from django.core.management.base import BaseCommand, CommandError
 
 from classification.registry import versions
@@ -24,7 +22,7 @@ class Command(BaseCommand):
             config = config_from_options({**options, "out": ""})
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("data", "out")}
+        settings = config.settings()
         if options["background"]:
             run = runs.start_training(data=config.data, settings=settings)
             self.stdout.write(f"Queued training run #{run.pk}; follow it in the admin (Training runs).")
