@@ -41,14 +41,16 @@ def submit_image(
     source: str = Classification.Source.UPLOAD,
     user=None,
     notify_group: str = "",
+    stream: str = "",
 ) -> Classification:
     """Validate, store and queue one image; raise ``ImageRejected`` for bad input.
 
     Nothing is stored for a rejected image, and a storage failure removes
     whatever part was already written, so no row ever points at a missing file.
+    ``stream`` names the watched source of a frame (``classification.events``).
     """
     validated = validate_image(data)
-    classification = _store(validated, clean_original_name(original_name), source, user, notify_group)
+    classification = _store(validated, clean_original_name(original_name), source, user, notify_group, stream)
     transaction.on_commit(lambda: enqueue(classification.pk))
     return classification
 
@@ -110,10 +112,13 @@ def submit_uploads(files, *, source: str, user=None) -> SubmissionResult:
     return result
 
 
-def _store(validated: ValidatedImage, original_name: str, source: str, user, notify_group: str) -> Classification:
+def _store(
+    validated: ValidatedImage, original_name: str, source: str, user, notify_group: str, stream: str = ""
+) -> Classification:
     classification = Classification(
         source=source,
         notify_group=notify_group,
+        stream=stream,
         submitted_by=user if user is not None and user.is_authenticated else None,
         original_name=original_name,
         content_type=validated.content_type,
