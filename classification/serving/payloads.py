@@ -11,6 +11,7 @@ def classification_payload(classification: Classification) -> dict:
         "id": classification.pk,
         "status": classification.status,
         "source": classification.source,
+        "stream": classification.stream or None,
         "original_name": classification.original_name,
         "predicted_label": classification.predicted_label or None,
         "confidence": classification.confidence,

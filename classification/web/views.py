@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from classification.api.errors import error_body
+from classification.events.selectors import HistoryEntries
 from classification.intake import ratelimit, submission
 from classification.intake.validation import upload_limits
 from classification.models import Classification
@@ -16,6 +17,8 @@ from classification.results import selectors
 from classification.serving.payloads import classification_payload
 
 HISTORY_PAGE_SIZE = 24
+WEBCAM_MAX_INTERVAL_S = 600
+WEBCAM_RESULTS_KEPT = 12
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -51,7 +54,13 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def webcam(request: HttpRequest) -> HttpResponse:
-    return render(request, "classification/webcam.html", {"limits": upload_limits()})
+    interval = {  # what the page lets people choose: never faster than the server accepts frames
+        "min": ratelimit.min_interval_seconds(settings.CLASSIFIER["WEBCAM_FRAME_RATE"]),
+        "max": WEBCAM_MAX_INTERVAL_S,
+        "keep": WEBCAM_RESULTS_KEPT,
+    }
+    interval["default"] = max(interval["min"], 10)
+    return render(request, "classification/webcam.html", {"limits": upload_limits(), "interval": interval})
 
 
 @require_GET
@@ -67,7 +76,8 @@ def status_json(request: HttpRequest) -> JsonResponse:
 @require_GET
 def history(request: HttpRequest) -> HttpResponse:
     filters = {key: request.GET.get(key, "") for key in ("label", "source", "status")}
-    paginator = Paginator(selectors.classification_history(**filters), HISTORY_PAGE_SIZE)
+    # Uploads one by one; frames of cameras and webcams as their events (not a flood of frames).
+    paginator = Paginator(HistoryEntries(**filters), HISTORY_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     query = "&".join(f"{key}={value}" for key, value in filters.items() if value)
     context = {
