@@ -11,6 +11,8 @@ from classification.models import Alert, AlertDelivery, AlertRule
 
 
 class AlertRuleForm(forms.ModelForm):
+    webhook_url = forms.URLField(required=False, max_length=500, assume_scheme="https",
+                                 help_text="Receives a signed JSON POST for each alert.")
     webhook_secret = forms.CharField(
         required=False, widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Signs each webhook body (HMAC-SHA256, header X-Classifier-Signature). Empty: keep the stored one; "

@@ -67,14 +67,16 @@ class StreamReader:
     def __init__(self, kind: str, url: str, username: str, password: str, limits: Limits):
         self._password, self._limits = password, limits
         target = connect_url(url, username, password) if kind != Camera.Kind.DEVICE else url
+        started = time.monotonic()
         try:
             self._container = av.open(
                 target, format=self._FORMATS.get(kind), options=dict(self._OPTIONS.get(kind, {})),
                 timeout=(limits.connect_timeout, limits.read_timeout),
             )
-        except av.error.ExitError as exc:
-            raise CameraError(f"No answer within {limits.connect_timeout:g} s while connecting.") from exc
         except (av.error.FFmpegError, OSError) as exc:
+            # The timeout interrupts FFmpeg, which some protocols (RTSP) report as bad data: go by the clock.
+            if isinstance(exc, av.error.ExitError) or time.monotonic() - started >= limits.connect_timeout:
+                raise CameraError(f"No answer within {limits.connect_timeout:g} s while connecting.") from exc
             raise CameraError(f"Could not open the stream: {scrub(exc, password)}") from exc
         if not self._container.streams.video:
             self.close()
@@ -116,13 +118,14 @@ class StreamReader:
 
     def _next_packet(self):
         while True:
+            started = time.monotonic()
             try:
                 packet = next(self._packets)
             except StopIteration:
                 raise CameraError("The stream ended.") from None
-            except av.error.ExitError as exc:
-                raise CameraError(f"No data within {self._limits.read_timeout:g} s.") from exc
             except (av.error.FFmpegError, OSError) as exc:
+                if isinstance(exc, av.error.ExitError) or time.monotonic() - started >= self._limits.read_timeout:
+                    raise CameraError(f"No data within {self._limits.read_timeout:g} s.") from exc
                 raise CameraError(f"Reading the stream failed: {scrub(exc, self._password)}") from exc
             if packet.size:  # demux ends each stream with an empty packet
                 return packet

@@ -22,7 +22,7 @@ def dhash(data: bytes, max_pixels: int) -> int | None:
             if image.width * image.height > max_pixels:
                 return None
             image.draft("L", (_SIZE[0] * 4, _SIZE[1] * 4))  # JPEG: decode at a fraction of the size
-            pixels = list(image.convert("L").resize(_SIZE, Image.Resampling.BILINEAR).getdata())
+            pixels = image.convert("L").resize(_SIZE, Image.Resampling.BILINEAR).tobytes()
     except Exception:
         return None
     bits = 0
