@@ -36,7 +36,7 @@ class _Retry(Exception):
 def deliver(delivery_id: int) -> float | None:
     with transaction.atomic():
         delivery = (
-            AlertDelivery.objects.select_for_update(skip_locked=True)
+            AlertDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("alert__rule", "alert__camera", "alert__event")
             .filter(pk=delivery_id, status=AlertDelivery.Status.PENDING)
             .first()
