@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops
 
 from classification.models import Classification
 from tests.conftest import REPO_DIR, SAMPLES_DIR, self_signed_certificate, child_process_env
@@ -20,16 +20,20 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 CHROMIUM = "/usr/bin/chromium"
 
 
-def write_y4m(image: Image.Image, path: Path, frames: int = 2) -> Path:
-    """A raw YUV 4:2:0 video Chromium's fake camera can play (and loop)."""
+def write_y4m(image: Image.Image, path: Path, frames: int = 3) -> Path:
+    """A raw YUV 4:2:0 video Chromium's fake camera can play (and loop), one frame a second.
+
+    Each frame is the picture shifted a little further: frames taken a few seconds apart
+    differ, as a real scene does (identical ones would be counted, not stored).
+    """
     image = image.convert("RGB").resize((640, 480))
-    y, cb, cr = image.convert("YCbCr").split()
-    chroma = [plane.resize((320, 240)) for plane in (cb, cr)]
-    frame = y.tobytes() + chroma[0].tobytes() + chroma[1].tobytes()
     with open(path, "wb") as fh:
         fh.write(b"YUV4MPEG2 W640 H480 F1:1 Ip A1:1 C420jpeg\n")
-        for _ in range(frames):
-            fh.write(b"FRAME\n" + frame)
+        for index in range(frames):
+            shifted = ImageChops.offset(image, 160 * index, 0)
+            y, cb, cr = shifted.convert("YCbCr").split()
+            chroma = [plane.resize((320, 240)) for plane in (cb, cr)]
+            fh.write(b"FRAME\n" + y.tobytes() + chroma[0].tobytes() + chroma[1].tobytes())
     return path
 
 
@@ -128,7 +132,7 @@ def _stream_from_fake_camera(browser, base_url):
     page = context.new_page()
     page.goto(f"{base_url}/webcam/")
     page.wait_for_selector("#connection:text('connected')")
-    page.fill("#interval", "1")
+    page.fill("#interval", "2")
     page.click("#toggle")
 
     page.locator("#webcam-results [data-status=done]").nth(1).wait_for(timeout=60_000)

@@ -84,7 +84,9 @@ class CameraAdmin(admin.ModelAdmin):
     @admin.display(description="last error")
     def last_error(self, camera: Camera) -> str:
         state = self._state(camera)
-        return f"{state.last_error} ({state.last_error_at:%Y-%m-%d %H:%M:%S})" if state and state.last_error else "—"
+        if not state or not state.last_error:
+            return "—"
+        return f"{state.last_error} ({state.last_error_at:%Y-%m-%d %H:%M:%S})" if state.last_error_at else state.last_error
 
     @admin.display(description="frames taken")
     def frames_taken(self, camera: Camera):

@@ -12,7 +12,6 @@
   const message = document.getElementById("webcam-message");
   const results = document.getElementById("webcam-results");
   const current = document.getElementById("webcam-current");
-  const KEEP = Number(results.dataset.keep) || 12;
   const MIN_S = Number(intervalInput.min);
   const MAX_S = Number(intervalInput.max);
   const BLANK_RETRIES = 20;
@@ -66,7 +65,8 @@
     const existing = results.querySelector('[data-id="' + c.id + '"]');
     if (existing) existing.replaceWith(item);
     else results.prepend(item);
-    while (results.children.length > KEEP) results.lastElementChild.remove();
+    const keep = Number(results.dataset.keep) || 12;
+    while (results.children.length > keep) results.lastElementChild.remove();
     if (c.id >= newestId) {
       newestId = c.id;
       showCurrent(c, 0);
