@@ -44,7 +44,7 @@ def test_webcam_page_bounds_the_interval_clears_refusals_and_sends_no_black_fram
         refusal = page.text_content("#webcam-message")
         with solo_worker(shutdown_timeout=30):
             page.locator("#webcam-current:not([hidden])").wait_for(timeout=60_000)
-            page.locator("#webcam-message:empty").wait_for(timeout=30_000)
+            page.locator("#webcam-message:empty").wait_for(state="attached", timeout=30_000)
             page.locator("#webcam-results [data-status=done]").nth(1).wait_for(timeout=60_000)
             page.wait_for_timeout(5_000)  # a few more results arrive
             page.click("#toggle")
