@@ -183,6 +183,24 @@ def test_a_failing_receiver_is_retried_then_logged_as_failed(camera, celery_work
     assert delivery.attempts == 3 and delivery.response_status == 503 and "HTTP 503" in delivery.last_error
 
 
+def test_a_delivery_is_attempted_once_at_a_time_and_never_after_it_finished(camera, monkeypatch):
+    from classification.alerts import delivery
+
+    monkeypatch.setattr("classification.queueing.deliver_alert", lambda pk: None)
+    posts = []
+    monkeypatch.setattr(delivery.requests, "post", lambda url, **kw: posts.append(url) or type("R", (), {"status_code": 204})())
+    alert = _fire(camera, _rule(camera, webhook_url="http://127.0.0.1:9/hook", webhook_secret="s" * 32))
+    pending = alert.deliveries.get()
+    AlertDelivery.objects.filter(pk=pending.pk).update(claimed_until=timezone.now() + timedelta(seconds=30))
+    wait = delivery.deliver(pending.pk)  # a redelivered task while another attempt is under way
+    assert posts == [] and 25 < wait <= 30
+    AlertDelivery.objects.filter(pk=pending.pk).update(claimed_until=None)
+    assert delivery.deliver(pending.pk) is None and len(posts) == 1
+    assert delivery.deliver(pending.pk) is None and len(posts) == 1  # delivered: nothing more
+    done = AlertDelivery.objects.get(pk=pending.pk)
+    assert (done.status, done.attempts, done.response_status) == ("delivered", 1, 204)
+
+
 def test_camera_frames_become_events_on_the_dashboard_socket_and_fire_an_alert(
     camera, active_tiny_model, celery_worker, settings
 ):

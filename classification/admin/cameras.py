@@ -42,8 +42,7 @@ class CameraForm(forms.ModelForm):
 @admin.register(Camera)
 class CameraAdmin(admin.ModelAdmin):
     form = CameraForm
-    list_display = ("name", "kind", "url", "owner", "interval_seconds", "enabled", "status", "last_frame_at",
-                    "last_error")
+    list_display = ("name", "status", "last_frame_at", "last_error", "kind", "interval_seconds", "enabled", "owner")
     list_filter = ("kind", "enabled", "owner")
     list_select_related = ("state", "owner")
     search_fields = ("name", "url")

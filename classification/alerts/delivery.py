@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 
 import requests
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -27,6 +28,7 @@ from classification.models import Alert, AlertDelivery
 logger = logging.getLogger(__name__)
 
 _RETRYABLE = {408, 429}
+CLAIM_MARGIN_S = 30  # an attempt's claim outlives its timeout by this much
 
 
 class _Retry(Exception):
@@ -34,28 +36,39 @@ class _Retry(Exception):
 
 
 def deliver(delivery_id: int) -> float | None:
-    with transaction.atomic():
-        delivery = (
-            AlertDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("alert__rule", "alert__camera", "alert__event")
-            .filter(pk=delivery_id, status=AlertDelivery.Status.PENDING)
-            .first()
-        )
-        if delivery is None:
-            return None  # finished already, gone, or another worker has it right now
-        delivery.attempts += 1
-        try:
-            if delivery.channel == AlertDelivery.Channel.WEBHOOK:
-                delivery.response_status = _post(delivery)
-            else:
-                _mail(delivery)
-        except _Retry as exc:
-            return _failed_attempt(delivery, str(exc), retryable=True)
-        except Exception as exc:
-            return _failed_attempt(delivery, str(exc) or type(exc).__name__, retryable=False)
-        delivery.status, delivery.last_error, delivery.finished_at = AlertDelivery.Status.DELIVERED, "", timezone.now()
-        delivery.save(update_fields=["attempts", "response_status", "status", "last_error", "finished_at"])
+    """One attempt at a delivery; the seconds until the next one, or None when it is finished.
+
+    The attempt is claimed with one ``UPDATE`` and made outside any transaction: no
+    database lock is held while a webhook takes its time (SQLite has one lock for
+    everything). A claim another attempt holds (a redelivered task) is waited out.
+    """
+    now = timezone.now()
+    pending = AlertDelivery.objects.filter(pk=delivery_id, status=AlertDelivery.Status.PENDING)
+    claim_s = settings.CLASSIFIER["ALERT_TIMEOUT_SECONDS"] + CLAIM_MARGIN_S
+    claimed = pending.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)).update(
+        claimed_until=now + timedelta(seconds=claim_s), attempts=F("attempts") + 1
+    )
+    if not claimed:
+        held = pending.values_list("claimed_until", flat=True).first()
+        return None if held is None else max((held - now).total_seconds(), 1.0)  # finished, or another has it
+    delivery = AlertDelivery.objects.select_related("alert__rule", "alert__camera", "alert__event").get(pk=delivery_id)
+    try:
+        if delivery.channel == AlertDelivery.Channel.WEBHOOK:
+            delivery.response_status = _post(delivery)
+        else:
+            _mail(delivery)
+    except _Retry as exc:
+        return _failed_attempt(delivery, str(exc), retryable=True)
+    except Exception as exc:
+        return _failed_attempt(delivery, str(exc) or type(exc).__name__, retryable=False)
+    delivery.status, delivery.last_error, delivery.finished_at = AlertDelivery.Status.DELIVERED, "", timezone.now()
+    _save(delivery)
     return None
+
+
+def _save(delivery: AlertDelivery) -> None:
+    delivery.claimed_until = None
+    delivery.save(update_fields=["response_status", "status", "last_error", "finished_at", "claimed_until"])
 
 
 def _failed_attempt(delivery: AlertDelivery, error: str, *, retryable: bool) -> float | None:
@@ -69,7 +82,7 @@ def _failed_attempt(delivery: AlertDelivery, error: str, *, retryable: bool) -> 
     else:
         delivery.status, delivery.finished_at = AlertDelivery.Status.FAILED, timezone.now()
         logger.error("Alert delivery %s failed after %s attempts: %s", delivery.pk, delivery.attempts, error)
-    delivery.save(update_fields=["attempts", "response_status", "status", "last_error", "finished_at"])
+    _save(delivery)
     return retry_in
 
 

@@ -83,6 +83,7 @@ class AlertDelivery(models.Model):
     target = models.CharField(max_length=500, help_text="The webhook URL or the e-mail addresses.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_until = models.DateTimeField(null=True, blank=True, help_text="An attempt is under way until then.")
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
