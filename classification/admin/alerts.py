@@ -104,7 +104,7 @@ class AlertAdmin(admin.ModelAdmin):
 class AlertDeliveryAdmin(admin.ModelAdmin):
     """The delivery log: every webhook and e-mail, its attempts and the last error."""
 
-    list_display = ("created_at", "alert", "channel", "target", "status", "attempts", "response_status", "last_error",
+    list_display = ("created_at", "status", "channel", "attempts", "response_status", "last_error", "target", "alert",
                     "finished_at")
     list_filter = ("status", "channel")
     list_select_related = ("alert__rule",)
