@@ -26,7 +26,9 @@ from classification.training import execution
 def classify_image(classification_id: int) -> None:
     with batching.queued_companions() as companions:
         rows = classify.classify_stored_images([classification_id, *companions], load_model=process_model.ensure_loaded)
-    recording.record_results(rows)  # frames of cameras and webcams join their events (and may fire alerts)
+        # Frames of cameras and webcams join their events (and may fire alerts) before any message is
+        # acknowledged: a worker lost here has its batch delivered again, and recording is idempotent.
+        recording.record_results(rows)
 
 
 @shared_task(name=queueing.TRAIN_MODEL, acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -33,6 +33,11 @@ def limits() -> Limits:
                   options["MAX_UPLOAD_BYTES"])
 
 
+def _phase(camera_id: int) -> float:
+    """A fraction of the interval, spread evenly over consecutive ids (the golden ratio's steps)."""
+    return (camera_id * 0.6180339887) % 1.0
+
+
 class CameraCapture(threading.Thread):
     """Captures one camera until :meth:`stop`; a camera whose settings change gets a new thread."""
 
@@ -71,13 +76,16 @@ class CameraCapture(threading.Thread):
         reader = open_reader(camera.kind, camera.url, camera.username, camera.password, limits())
         try:
             self._db(health.online, camera)
-            due = time.monotonic()
+            due, first = time.monotonic(), True  # the first frame at once: the dashboard shows it
             while not self.stopping.is_set():
                 data = reader.frame(due, self.stopping)
                 self.decoded_frames = reader.decoded_frames
                 if data is None:
                     return
-                due = max(due + camera.interval_seconds, time.monotonic())
+                # Then each camera keeps a phase of its own within the interval, so cameras started
+                # together (a capturer's start) do not send their frames at the same moment forever.
+                step = camera.interval_seconds * (1 + _phase(camera.pk) if first else 1)
+                due, first = max(due + step, time.monotonic()), False
                 self._db(self._send, data)
         finally:
             reader.close()
