@@ -77,9 +77,11 @@ class HistoryEntries:
                 events = events.none()
         if source in WATCHED_SOURCES:
             uploads = uploads.none()
+        # Each side unordered (SQLite refuses ORDER BY inside a compound statement); the union is ordered.
         self._union = (
-            uploads.annotate(kind=Value("upload"), at=F("created_at")).values_list("kind", "pk", "at")
-            .union(events.annotate(kind=Value("event"), at=F("ended_at")).values_list("kind", "pk", "at"), all=True)
+            uploads.order_by().annotate(kind=Value("upload"), at=F("created_at")).values_list("kind", "pk", "at")
+            .union(events.order_by().annotate(kind=Value("event"), at=F("ended_at")).values_list("kind", "pk", "at"),
+                   all=True)
             .order_by("-at", "-pk")
         )
 
