@@ -3,7 +3,7 @@ the dashboard and timeline pages."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.utils import timezone
@@ -132,7 +132,7 @@ def test_dashboard_and_timeline_are_for_the_owner(client, owner, django_user_mod
     assert "porch" in page and "elsewhere" not in page and "camera-tiles-data" in page
     assert client.get(f"/cameras/{other.pk}/").status_code == 404
 
-    now = timezone.now()
+    now = timezone.make_aware(datetime.combine(timezone.localdate(), time(12)))  # today, whatever the hour
     for label, minutes in (("uber_eats", 30), ("no_human", 20), ("uber_eats", 10)):
         Event.objects.create(stream=camera.stream, source="camera", camera=camera, owner=owner, label=label,
                              started_at=now - timedelta(minutes=minutes), ended_at=now - timedelta(minutes=minutes - 1),
