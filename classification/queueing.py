@@ -31,6 +31,7 @@ CLASSIFY_IMAGE = "classification.tasks.classify_image"
 TRAIN_MODEL = "classification.tasks.train_model"
 REQUEUE_STUCK = "classification.tasks.requeue_stuck"
 DELETE_EXPIRED = "classification.tasks.delete_expired"
+DELIVER_ALERT = "classification.tasks.deliver_alert"
 
 app.conf.beat_schedule = {
     "requeue-stuck-classifications": {
@@ -50,6 +51,11 @@ def classify(classification_id: int) -> None:
 def train(training_run_id: int) -> None:
     """Queue a training run on the training queue, never beside classifications."""
     app.send_task(TRAIN_MODEL, args=[training_run_id], queue=settings.CELERY_TRAINING_QUEUE)
+
+
+def deliver_alert(delivery_id: int) -> None:
+    """Queue an alert's delivery on the alerts queue: a slow webhook never holds up a classification."""
+    app.send_task(DELIVER_ALERT, args=[delivery_id], queue=settings.CELERY_ALERTS_QUEUE)
 
 
 def this_worker_classifies() -> bool:

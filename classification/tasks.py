@@ -16,6 +16,8 @@ from celery import shared_task
 from celery.signals import worker_init, worker_process_init
 
 from classification import queueing
+from classification.alerts import delivery
+from classification.events import recording
 from classification.privacy import retention
 from classification.serving import batching, classify, process_model, recovery
 from classification.training import execution
@@ -24,7 +26,10 @@ from classification.training import execution
 @shared_task(name=queueing.CLASSIFY_IMAGE, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def classify_image(classification_id: int) -> None:
     with batching.queued_companions() as companions:
-        classify.classify_stored_images([classification_id, *companions], load_model=process_model.ensure_loaded)
+        rows = classify.classify_stored_images([classification_id, *companions], load_model=process_model.ensure_loaded)
+        # Frames of cameras and webcams join their events (and may fire alerts) before any message is
+        # acknowledged: a worker lost here has its batch delivered again, and recording is idempotent.
+        recording.record_results(rows)
 
 
 @shared_task(name=queueing.TRAIN_MODEL, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -43,6 +48,14 @@ def requeue_stuck() -> dict:
 def delete_expired() -> dict:
     """Run by beat every hour: delete unreviewed images older than their retention, files included."""
     return retention.delete_expired()
+
+
+@shared_task(name=queueing.DELIVER_ALERT, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def deliver_alert(self, delivery_id: int) -> None:
+    """One attempt; the service logs it and says when to try again (doubling), or that the delivery is finished."""
+    retry_in = delivery.deliver(delivery_id)
+    if retry_in is not None:
+        raise self.retry(countdown=retry_in, max_retries=None)
 
 
 @worker_init.connect

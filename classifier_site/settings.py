@@ -94,6 +94,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABAS
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE, "timeout": 10, "max_idle": 300,
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes write (web, workers, the capture service): a transaction takes the write lock
+    # when it begins, waiting for it, instead of failing when it cannot upgrade a read lock later.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -189,8 +193,10 @@ else:
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="classify")
 # Training gets its own queue and worker, so a long training never delays a classification.
 CELERY_TRAINING_QUEUE = env("CELERY_TRAINING_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-training")
-# Both declared: a bare `celery worker` serves both; `make run` starts one worker per queue.
-CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(CELERY_TRAINING_QUEUE))
+# Alert deliveries (webhooks, e-mail) wait on other people's servers: their own queue and worker.
+CELERY_ALERTS_QUEUE = env("CELERY_ALERTS_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-alerts")
+# All declared: a bare `celery worker` serves them all; `make run` starts one worker per queue.
+CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(CELERY_TRAINING_QUEUE), Queue(CELERY_ALERTS_QUEUE))
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -237,7 +243,30 @@ CLASSIFIER = {
     "DATASET_CACHE_DIR": Path(env("CLASSIFIER_DATASET_CACHE_DIR", default=str(VAR_DIR / "dataset-cache"))),
     # Bundle imported and activated when no model is active (first start).
     "DEFAULT_MODEL_DIR": Path(env("CLASSIFIER_DEFAULT_MODEL_DIR", default=str(BASE_DIR / "ml" / "demo_model"))),
+    # Cameras the capture service watches (`manage.py capture`; README, Cameras).
+    "CAMERA_DEFAULT_INTERVAL_SECONDS": env.float("CLASSIFIER_CAMERA_DEFAULT_INTERVAL", default=10.0),
+    "CAPTURE_LEASE_SECONDS": env.float("CLASSIFIER_CAPTURE_LEASE_SECONDS", default=30.0),
+    "CAPTURE_MAX_CAMERAS": env.int("CLASSIFIER_CAPTURE_MAX_CAMERAS", default=64),
+    "CAPTURE_CONNECT_TIMEOUT_SECONDS": env.float("CLASSIFIER_CAPTURE_CONNECT_TIMEOUT", default=10.0),
+    "CAPTURE_READ_TIMEOUT_SECONDS": env.float("CLASSIFIER_CAPTURE_READ_TIMEOUT", default=10.0),
+    "CAPTURE_BACKOFF_MAX_SECONDS": env.float("CLASSIFIER_CAPTURE_BACKOFF_MAX", default=60.0),
+    # Events: a frame this close (dHash bits of 64) to the last stored one of its source is counted, not stored.
+    "EVENTS_KEEP_EVERY_FRAME": env.bool("CLASSIFIER_EVENTS_KEEP_EVERY_FRAME", default=False),
+    "EVENTS_SIMILAR_BITS": env.int("CLASSIFIER_EVENTS_SIMILAR_BITS", default=4),
+    "EVENT_MAX_GAP_SECONDS": env.float("CLASSIFIER_EVENT_MAX_GAP", default=60.0),
+    # Alerts: delivery attempts (webhook or e-mail) before one is logged as failed, the first retry's delay
+    # (doubling after each), and a webhook's timeout.
+    "ALERT_MAX_ATTEMPTS": env.int("CLASSIFIER_ALERT_MAX_ATTEMPTS", default=6),
+    "ALERT_RETRY_BACKOFF_SECONDS": env.float("CLASSIFIER_ALERT_RETRY_BACKOFF", default=10.0),
+    "ALERT_TIMEOUT_SECONDS": env.float("CLASSIFIER_ALERT_TIMEOUT", default=10.0),
+    # The address people open the site at, for links in alerts (e.g. https://classifier.example.com).
+    "SITE_URL": env("CLASSIFIER_SITE_URL", default="").rstrip("/"),
 }
+
+# Alert e-mails go through Django's mail backend: an smtp://user:password@host:587/?tls=True URL in
+# production; the default prints them on the console.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="classifier@localhost")
 
 # How workers run the model: "auto" serves with the fastest runtime whose predictions match
 # Keras within 1e-4 (ONNX Runtime, else TensorFlow); "tensorflow" or "onnxruntime" force one.

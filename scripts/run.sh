@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole service in the foreground: daphne (HTTP + websockets) and one
-# Celery worker. Ctrl-C stops both. Called by `make run`, which installs first.
+# Runs the whole service in the foreground: daphne (HTTP + websockets), the Celery
+# workers (classify, training + beat, alerts) and the camera capture service.
+# Ctrl-C stops them all. Called by `make run`, which installs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,14 +42,21 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-read -r classify_queue training_queue < <("$BIN/python" -c \
-  'from classifier_site import settings as s; print(s.CELERY_TASK_DEFAULT_QUEUE, s.CELERY_TRAINING_QUEUE)')
+read -r classify_queue training_queue alerts_queue < <("$BIN/python" -c \
+  'from classifier_site import settings as s; print(s.CELERY_TASK_DEFAULT_QUEUE, s.CELERY_TRAINING_QUEUE, s.CELERY_ALERTS_QUEUE)')
 "$BIN/celery" -A classifier_site worker --loglevel=INFO --hostname="classify@%h" --queues="$classify_queue" &
 pids+=($!)
 # Training runs in its own worker, one job at a time, a fresh process per job; it also
 # runs beat (-B), which starts the sweeper of stuck classifications every minute.
 "$BIN/celery" -A classifier_site worker --loglevel=INFO --hostname="training@%h" --queues="$training_queue" \
   --concurrency=1 --max-tasks-per-child=1 -B --schedule="${VAR_DIR:-var}/celerybeat-schedule" &
+pids+=($!)
+# Alert deliveries wait on other people's servers: threads, in a worker of their own.
+"$BIN/celery" -A classifier_site worker --loglevel=INFO --hostname="alerts@%h" --queues="$alerts_queue" \
+  --pool=threads --concurrency=4 &
+pids+=($!)
+# The capture service watches the enabled cameras with no browser open (README, Cameras).
+"$BIN/python" manage.py capture &
 pids+=($!)
 # HTTPS when a certificate is given: browsers allow cameras only on HTTPS (or localhost).
 if [ -n "${TLS_CERT_FILE:-}" ] && [ -n "${TLS_KEY_FILE:-}" ]; then

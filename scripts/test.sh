@@ -22,4 +22,18 @@ if [ ! -x /usr/bin/chromium ]; then
     || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q chromium >/dev/null; }
 fi
 
+# The camera tests stream real video from GStreamer's RTSP server (H.264 made from photos), run by
+# Debian's python3 with PyGObject. Installed here when missing.
+if ! /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")' 2>/dev/null \
+   || ! command -v gst-inspect-1.0 >/dev/null || ! gst-inspect-1.0 x264enc >/dev/null 2>&1; then
+  echo "Installing GStreamer's RTSP server for the camera tests…"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  packages="python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base
+            gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly"
+  # shellcheck disable=SC2086
+  $sudo apt-get install -y -q --no-install-recommends $packages >/dev/null 2>&1 \
+    || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q --no-install-recommends $packages >/dev/null; }
+fi
+
 exec .venv/bin/python -m pytest "$@"

@@ -601,6 +601,9 @@ def test_schema_documents_every_endpoint_and_error(anon):
         "/api/v1/model-versions/",
         "/api/v1/model-versions/{id}/",
         "/api/v1/model-versions/{id}/activate/",
+        "/api/v1/cameras/",
+        "/api/v1/cameras/{id}/",
+        "/api/v1/cameras/{id}/events/",
     }
     create = paths["/api/v1/classifications/"]["post"]
     assert set(create["responses"]) == {"200", "202", "400", "401", "403", "413", "415", "429", "503"}

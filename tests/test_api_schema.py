@@ -117,6 +117,12 @@ OPERATIONS = [
     ("/api/v1/model-versions/", "GET"),
     ("/api/v1/model-versions/{id}/", "GET"),
     ("/api/v1/model-versions/{id}/activate/", "POST"),
+    ("/api/v1/cameras/", "GET"),
+    ("/api/v1/cameras/", "POST"),
+    ("/api/v1/cameras/{id}/", "GET"),
+    ("/api/v1/cameras/{id}/", "PATCH"),
+    ("/api/v1/cameras/{id}/", "DELETE"),
+    ("/api/v1/cameras/{id}/events/", "GET"),
 ]
 
 

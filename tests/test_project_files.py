@@ -38,7 +38,7 @@ def test_every_environment_variable_is_documented():
 def test_docker_compose_file_is_a_complete_stack():
     compose = yaml.safe_load((REPO_DIR / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"web", "worker", "trainer", "redis", "postgres", "minio", "minio-init", "proxy"} <= set(services)
+    assert {"web", "worker", "trainer", "alerts", "capture", "redis", "postgres", "minio", "minio-init", "proxy"} <= set(services)
     # TLS terminates at the proxy; web is only reachable through it, and trusts its X-Forwarded-Proto.
     assert set(services["proxy"]["ports"]) == {"80:80", "443:443"} and "ports" not in services["web"]
     assert services["web"]["environment"]["DJANGO_BEHIND_TLS_PROXY"] == "true"
@@ -50,19 +50,23 @@ def test_docker_compose_file_is_a_complete_stack():
     assert services["worker"]["command"].startswith("celery -A classifier_site worker")
     assert "--queues=classify " in services["worker"]["command"]
     assert "--queues=classify-training" in services["trainer"]["command"]
-    for name in ("web", "worker", "trainer"):
+    assert "--queues=classify-alerts" in services["alerts"]["command"]
+    # The capture service scales like workers: leases, not names, decide which camera each one reads.
+    assert services["capture"]["command"] == "python manage.py capture"
+    assert not {"container_name", "ports"} & set(services["capture"])
+    for name in ("web", "worker", "trainer", "alerts", "capture"):
         environment = services[name]["environment"]
         assert environment["REDIS_URL"].startswith("redis://redis:")
         assert environment["DATABASE_URL"].startswith("postgres://") and "@postgres:" in environment["DATABASE_URL"]
         assert services[name]["build"] == "."
     assert "mc mb --ignore-existing local/classifier" in services["minio-init"]["entrypoint"]
     assert services["minio-init"]["depends_on"]["minio"]["condition"] == "service_healthy"
-    for name in ("web", "worker", "trainer"):
+    for name in ("web", "worker", "trainer", "alerts", "capture"):
         environment = services[name]["environment"]
         assert environment["AWS_STORAGE_BUCKET_NAME"] == "classifier"
         assert environment["AWS_S3_ENDPOINT_URL"] == "http://minio:9000"
     assert services["web"]["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
-    assert all("web" in services[name]["depends_on"] for name in ("worker", "trainer"))
+    assert all("web" in services[name]["depends_on"] for name in ("worker", "trainer", "alerts", "capture"))
     for volume in ("cache", "pgdata", "miniodata"):
         assert volume in compose["volumes"]
     assert (REPO_DIR / "Dockerfile").is_file()

@@ -1,4 +1,4 @@
-"""End to end in headless Chromium: a fake camera, the webcam page, results pushed live."""
+"""End to end in headless Chromium: a fake camera, the webcam page, results pushed live, History by events."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops
 
 from classification.models import Classification
 from tests.conftest import REPO_DIR, SAMPLES_DIR, self_signed_certificate, child_process_env
@@ -20,16 +20,20 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 CHROMIUM = "/usr/bin/chromium"
 
 
-def write_y4m(image: Image.Image, path: Path, frames: int = 2) -> Path:
-    """A raw YUV 4:2:0 video Chromium's fake camera can play (and loop)."""
+def write_y4m(image: Image.Image, path: Path, frames: int = 3) -> Path:
+    """A raw YUV 4:2:0 video Chromium's fake camera can play (and loop), one frame a second.
+
+    Each frame is the picture shifted a little further: frames taken a few seconds apart
+    differ, as a real scene does (identical ones would be counted, not stored).
+    """
     image = image.convert("RGB").resize((640, 480))
-    y, cb, cr = image.convert("YCbCr").split()
-    chroma = [plane.resize((320, 240)) for plane in (cb, cr)]
-    frame = y.tobytes() + chroma[0].tobytes() + chroma[1].tobytes()
     with open(path, "wb") as fh:
         fh.write(b"YUV4MPEG2 W640 H480 F1:1 Ip A1:1 C420jpeg\n")
-        for _ in range(frames):
-            fh.write(b"FRAME\n" + frame)
+        for index in range(frames):
+            shifted = ImageChops.offset(image, 160 * index, 0)
+            y, cb, cr = shifted.convert("YCbCr").split()
+            chroma = [plane.resize((320, 240)) for plane in (cb, cr)]
+            fh.write(b"FRAME\n" + y.tobytes() + chroma[0].tobytes() + chroma[1].tobytes())
     return path
 
 
@@ -117,7 +121,7 @@ def test_webcam_page_streams_frames_and_shows_pushed_results(
         "--ignore-certificate-errors",  # the HTTPS case serves a self-signed certificate
     )
     with chromium(*fake_camera) as browser:
-        shown, labels, message = _stream_from_fake_camera(browser, daphne_server)
+        shown, labels, message, events_in_history, frames_in_history = _stream_from_fake_camera(browser, daphne_server)
 
     rows = {str(row.public_id): row for row in Classification.objects.filter(public_id__in=shown)}
     assert len(rows) == len(shown) >= 2
@@ -126,6 +130,7 @@ def test_webcam_page_streams_frames_and_shows_pushed_results(
     assert len({row.owner_key for row in rows.values()}) == 1  # the browser session's, as on the history page
     assert set(labels) <= set(active_tiny_model.class_names)
     assert message == ""
+    assert events_in_history >= 1 and frames_in_history == 0
 
 
 def _stream_from_fake_camera(browser, base_url):
@@ -138,7 +143,7 @@ def _stream_from_fake_camera(browser, base_url):
     page = context.new_page()
     page.goto(f"{base_url}/webcam/")
     page.wait_for_selector("#connection:text('connected')")
-    page.fill("#interval", "1")
+    page.fill("#interval", "2")
     page.click("#toggle")
 
     page.locator("#webcam-results [data-status=done]").nth(1).wait_for(timeout=60_000)
@@ -149,10 +154,16 @@ def _stream_from_fake_camera(browser, base_url):
     labels = page.eval_on_selector_all("#webcam-results .label", "items => items.map(item => item.textContent)")
 
     message = page.text_content("#webcam-message")
-    # The history page, opened before any frame, received the results live.
-    history.locator("#results [data-status=done]").nth(len(shown) - 1).wait_for(timeout=30_000)
+    # History shows the webcam session as its events, not frame by frame (not even live).
+    for _ in range(20):
+        history.reload()
+        if history.locator("#results [data-event]").count():
+            break
+        history.wait_for_timeout(500)
+    events_in_history = history.locator("#results [data-event]").count()
+    frames_in_history = sum(history.locator(f'#results [data-id="{pk}"]').count() for pk in shown)
     context.close()
-    return shown, labels, message
+    return shown, labels, message, events_in_history, frames_in_history
 
 
 def test_denied_camera_shows_a_clear_message(db, daphne_server):

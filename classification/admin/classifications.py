@@ -131,12 +131,14 @@ class ClassificationAdmin(BoundedFilters, admin.ModelAdmin):
         kwargs["form"] = ReviewChangeListForm
         return super().get_form(request, obj, change, **kwargs)
 
+    whole_event = False  # the review queue shows an event by one frame: its review is the event's
+
     def save_model(self, request, obj, form, change):
         if "reviewed_label" in form.changed_data:
             label = form.cleaned_data["reviewed_label"]
             stored = Classification.objects.get(pk=obj.pk)
             if label:
-                reviews.review(stored, label=label, user=request.user)
+                reviews.review(stored, label=label, user=request.user, whole_event=self.whole_event)
             else:
                 reviews.clear_review(stored)
             return
@@ -194,7 +196,7 @@ class ClassificationAdmin(BoundedFilters, admin.ModelAdmin):
         if not self.has_change_permission(request):
             raise PermissionDenied  # a label that trains the next model: never on view permission alone
         finished = queryset.filter(status=Classification.Status.DONE)
-        count = reviews.review_many(finished, user=request.user, label=label)
+        count = reviews.review_many(finished, user=request.user, label=label, whole_event=self.whole_event)
         skipped = queryset.count() - count
         self.message_user(request, f"Reviewed {count} image(s)." + (f" Skipped {skipped} unfinished." if skipped else ""))
 
@@ -239,8 +241,11 @@ class ClassificationAdmin(BoundedFilters, admin.ModelAdmin):
 
 @admin.register(ReviewQueueItem)
 class ReviewQueueAdmin(ClassificationAdmin):
-    """Unreviewed results, least confident first."""
+    """Unreviewed results, least confident first; an event of a camera or webcam as its best frame."""
 
+    whole_event = True
+    list_display = ClassificationAdmin.list_display + ("event_frames",)
+    list_select_related = ("model_version", "event")
     list_filter = ("predicted_label", "source", "model_version", SuggestionFilter)
     date_hierarchy = None
     # Owners' suggestions first, then least confident first (the changelist re-orders, so say it here too).
@@ -248,6 +253,11 @@ class ReviewQueueAdmin(ClassificationAdmin):
 
     def get_queryset(self, request):
         return reviews.review_queue()
+
+    @admin.display(description="event")
+    def event_frames(self, classification: Classification) -> str:
+        event = classification.event
+        return f"{event.frame_count} frames, {event.started_at:%H:%M:%S}–{event.ended_at:%H:%M:%S}" if event else "—"
 
     def get_urls(self):
         return super(ClassificationAdmin, self).get_urls()

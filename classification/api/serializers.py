@@ -30,6 +30,7 @@ class ClassificationSerializer(serializers.Serializer):
     id = serializers.UUIDField(help_text="The classification's public id (its URLs use it too).")
     status = serializers.ChoiceField(choices=Classification.Status.choices)
     source = serializers.ChoiceField(choices=Classification.Source.choices)
+    stream = serializers.CharField(allow_null=True, help_text="camera:ID or webcam:SESSION for frames of a watched source.")
     original_name = serializers.CharField(help_text="The uploaded file's name, without any path.")
     predicted_label = serializers.CharField(allow_null=True, help_text="Null until the classification is done.")
     confidence = serializers.FloatField(allow_null=True, help_text="Probability of the predicted label.")

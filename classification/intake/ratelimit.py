@@ -40,3 +40,9 @@ def client_ident(user, address: str | None) -> str:
     if user is not None and getattr(user, "is_authenticated", False):
         return f"user:{user.pk}"
     return f"ip:{address or 'unknown'}"
+
+
+def min_interval_seconds(rate: str) -> int:
+    """The shortest whole number of seconds between two hits that ``rate`` always allows ("30/min" → 2)."""
+    limit, period = parse_rate(rate)
+    return max(1, -(-period // max(limit, 1)))

@@ -42,6 +42,7 @@ def submit_image(
     user=None,
     owner_key: str = "",
     notify_group: str = "",
+    stream: str = "",
 ) -> Classification:
     """Validate, store and queue one image; raise ``ImageRejected`` for bad input.
 
@@ -49,9 +50,11 @@ def submit_image(
     holding ``owner_key`` (:mod:`classification.privacy.owners`). Nothing is
     stored for a rejected image, and a storage failure removes whatever part
     was already written, so no row ever points at a missing file.
+    ``stream`` names the watched source of a frame (``classification.events``).
     """
     validated = validate_image(data)
-    classification = _store(validated, clean_original_name(original_name), source, user, owner_key, notify_group)
+    classification = _store(validated, clean_original_name(original_name), source, user, owner_key, notify_group,
+                            stream)
     transaction.on_commit(lambda: enqueue(classification.pk))
     return classification
 
@@ -118,12 +121,14 @@ def submit_uploads(files, *, source: str, user=None, owner_key: str = "") -> Sub
 
 
 def _store(
-    validated: ValidatedImage, original_name: str, source: str, user, owner_key: str, notify_group: str
+    validated: ValidatedImage, original_name: str, source: str, user, owner_key: str, notify_group: str,
+    stream: str = "",
 ) -> Classification:
     signed_in = user is not None and user.is_authenticated
     classification = Classification(
         source=source,
         notify_group=notify_group,
+        stream=stream,
         submitted_by=user if signed_in else None,
         owner_key="" if signed_in else owner_key,
         original_name=original_name,

@@ -29,6 +29,7 @@ class Classification(models.Model):
         UPLOAD = "upload", "Upload form"
         WEBCAM = "webcam", "Webcam"
         API = "api", "REST API"
+        CAMERA = "camera", "Camera"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -67,6 +68,14 @@ class Classification(models.Model):
 
     notify_group = models.CharField(
         max_length=100, blank=True, help_text="Channel-layer group of the websocket that sent it, told when done."
+    )
+
+    stream = models.CharField(
+        max_length=100, blank=True, db_index=True,
+        help_text="camera:ID or webcam:SESSION for frames of a watched source (events); empty for uploads.",
+    )
+    event = models.ForeignKey(
+        "classification.Event", null=True, blank=True, on_delete=models.SET_NULL, related_name="frames"
     )
 
     submitted_by = models.ForeignKey(

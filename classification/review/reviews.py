@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from classification.models import Classification, ModelVersion
+from classification.models import Classification, Event, ModelVersion
 
 
 
@@ -31,8 +31,12 @@ def known_labels() -> list[str]:
     return list(labels)
 
 
-def review(classification: Classification, *, label: str, user) -> Classification:
-    """Record ``label`` as the true class of ``classification``, by ``user``."""
+def review(classification: Classification, *, label: str, user, whole_event: bool = False) -> Classification:
+    """Record ``label`` as the true class of ``classification``, by ``user``.
+
+    With ``whole_event``, a frame that stands for its event in the review
+    queue passes the label to every finished frame of that event.
+    """
     label = (label or "").strip()
     allowed = known_labels()
     if label not in allowed:
@@ -43,22 +47,40 @@ def review(classification: Classification, *, label: str, user) -> Classificatio
     classification.reviewed_by = user
     classification.reviewed_at = timezone.now()
     classification.save(update_fields=["reviewed_label", "reviewed_by", "reviewed_at"])
+    if whole_event and classification.event_id:
+        others = Classification.objects.filter(event_id=classification.event_id, status=Classification.Status.DONE)
+        others.exclude(pk=classification.pk).update(
+            reviewed_label=label, reviewed_by=user, reviewed_at=classification.reviewed_at
+        )
     return classification
 
 
-def review_many(classifications: Iterable[Classification], *, user, label: str | None = None) -> int:
+def review_many(
+    classifications: Iterable[Classification], *, user, label: str | None = None, whole_event: bool = False
+) -> int:
     """Review several; ``label=None`` confirms each one's own prediction. Returns how many."""
     count = 0
     for classification in classifications:
-        review(classification, label=label or classification.predicted_label, user=user)
+        review(classification, label=label or classification.predicted_label, user=user, whole_event=whole_event)
         count += 1
     return count
 
 
+def review_event(event: Event, *, label: str, user) -> int:
+    """Review every finished frame of ``event`` as ``label``; returns how many frames."""
+    frames = event.frames.filter(status=Classification.Status.DONE)
+    return review_many(frames, user=user, label=label)
+
+
 def review_queue() -> QuerySet[Classification]:
-    """Finished, unreviewed results: those their owner corrected first, then least confident first."""
+    """Finished, unreviewed results: those their owner corrected first, then least confident first.
+
+    Frames of cameras and webcams are not queued one by one: each event is,
+    through its best frame (reviewing it reviews the whole event).
+    """
     return (
         Classification.objects.filter(status=Classification.Status.DONE, reviewed_label="")
+        .filter(Q(stream="") | Q(event__best_frame=F("pk")))
         .select_related("model_version")
         .order_by(F("suggested_at").desc(nulls_last=True), F("confidence").asc(nulls_first=True), "created_at")
     )

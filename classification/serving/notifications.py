@@ -111,3 +111,20 @@ async def _send_all(layer, sends) -> None:
             logger.warning(
                 "Could not push classification %s to %s", classification.pk, group, exc_info=(type(outcome), outcome, outcome.__traceback__)
             )
+
+
+def push_to_group(group: str, message: dict) -> None:
+    """Send one message to a channel-layer group from any process (the capture service, a worker).
+
+    Through this process's push loop, as results are; a broken channel layer only logs.
+    """
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        if isinstance(layer, InMemoryChannelLayer):
+            async_to_sync(layer.group_send)(group, message)
+        else:
+            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _push_loop()).result(PUSH_TIMEOUT_S)
+    except Exception:
+        logger.warning("Could not push %s to %s", message.get("type"), group, exc_info=True)

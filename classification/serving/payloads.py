@@ -15,6 +15,7 @@ def classification_payload(classification: Classification) -> dict:
         "id": str(classification.public_id),
         "status": classification.status,
         "source": classification.source,
+        "stream": classification.stream or None,
         "original_name": classification.original_name,
         "predicted_label": classification.predicted_label or None,
         "confidence": classification.confidence,

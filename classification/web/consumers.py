@@ -19,6 +19,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from classification.events.frames import FrameOutcome, StreamTracker, accept_frame
+from classification.events.payloads import event_payload
 from classification.intake import ratelimit, submission
 from classification.intake.validation import ImageRejected
 from classification.models import Classification
@@ -54,7 +56,9 @@ class WebcamConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)
             return
         self.owner = await _scope_owner(self.scope, create=True)
-        self.group = f"webcam.{uuid.uuid4().hex}"
+        session = uuid.uuid4().hex
+        self.group = f"webcam.{session}"
+        self.tracker = StreamTracker(f"webcam:{session}")  # one socket, one webcam session: its frames form events
         self.in_flight: set[str] = set()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -85,13 +89,17 @@ class WebcamConsumer(AsyncJsonWebsocketConsumer):
             await self._reject("frame_too_large", f"The frame is {len(bytes_data):,} bytes; the limit is {limit:,}.")
             return
         try:
-            classification = await self._submit(bytes_data)
+            outcome = await self._submit(bytes_data)
         except ImageRejected as exc:
             await self._reject(exc.code, exc.message)
             return
         except submission.ServiceUnavailable as exc:
             await self._reject("unavailable", str(exc))
             return
+        if outcome.repeated_in is not None:  # nearly the same picture as the last stored frame: counted, not stored
+            await self.send_json(await self._unchanged(outcome.repeated_in))
+            return
+        classification = outcome.stored
         self.in_flight.add(str(classification.public_id))
         await self.send_json(
             {"type": "accepted", "classification": classification_payload(classification), "in_flight": len(self.in_flight)}
@@ -104,11 +112,16 @@ class WebcamConsumer(AsyncJsonWebsocketConsumer):
         return ratelimit.allow("webcam", ident, settings.CLASSIFIER["WEBCAM_FRAME_RATE"])
 
     @database_sync_to_async
-    def _submit(self, data: bytes) -> Classification:
-        return submission.submit_image(
-            data=data, original_name="webcam.jpg", source=Classification.Source.WEBCAM,
-            user=self.owner.user, owner_key=self.owner.key, notify_group=self.group,
+    def _submit(self, data: bytes) -> FrameOutcome:
+        return accept_frame(
+            data, self.tracker, source=Classification.Source.WEBCAM, user=self.owner.user, owner_key=self.owner.key,
+            notify_group=self.group, original_name="webcam.jpg",
         )
+
+    @database_sync_to_async
+    def _unchanged(self, event) -> dict:
+        """The frame a repeat repeats, and its event: the page keeps showing that reading."""
+        return {"type": "unchanged", "event": event_payload(event), "classification": classification_payload(event.last_frame)}
 
     async def _reject(self, code: str, message: str):
         await self.send_json({"type": "rejected", "code": code, "message": message})

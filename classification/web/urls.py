@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from classification.web import files, probes, tokens, views
+from classification.web import camera_pages, files, probes, tokens, views
 
 urlpatterns = [
     path("", views.upload, name="upload"),
@@ -10,6 +10,8 @@ urlpatterns = [
     path("metrics", probes.metrics_view, name="metrics"),
     path("webcam/", views.webcam, name="webcam"),
     path("history/", views.history, name="history"),
+    path("cameras/", camera_pages.dashboard, name="cameras"),
+    path("cameras/<int:pk>/", camera_pages.timeline, name="camera-timeline"),
     path("classifications/status.json", views.status_json, name="classification-status"),
     path("classifications/<uuid:public_id>/", views.detail, name="classification-detail"),
     path("classifications/<uuid:public_id>/image", files.image, name="classification-image"),

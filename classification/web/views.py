@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from classification.api.errors import error_body
+from classification.events.selectors import HistoryEntries
 from classification.intake import ratelimit, submission
 from classification.intake.validation import upload_limits
 from classification.models import Classification
@@ -23,6 +24,8 @@ from classification.serving.payloads import classification_payload
 from classification.web import access
 
 HISTORY_PAGE_SIZE = 24
+WEBCAM_MAX_INTERVAL_S = 600
+WEBCAM_RESULTS_KEPT = 12
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -62,7 +65,13 @@ def upload(request: HttpRequest) -> HttpResponse:
 @require_GET
 def webcam(request: HttpRequest) -> HttpResponse:
     access.owner(request, create=True)  # the socket's frames belong to this session from the first one
-    return render(request, "classification/webcam.html", {"limits": upload_limits()})
+    interval = {  # what the page lets people choose: never faster than the server accepts frames
+        "min": ratelimit.min_interval_seconds(settings.CLASSIFIER["WEBCAM_FRAME_RATE"]),
+        "max": WEBCAM_MAX_INTERVAL_S,
+        "keep": WEBCAM_RESULTS_KEPT,
+    }
+    interval["default"] = max(interval["min"], 10)
+    return render(request, "classification/webcam.html", {"limits": upload_limits(), "interval": interval})
 
 
 @require_GET
@@ -90,7 +99,8 @@ def history(request: HttpRequest) -> HttpResponse:
     form.is_valid()
     filters = {key: form.cleaned_data.get(key) or "" for key in ("label", "source", "status")}
     visible = access.visible(request)
-    paginator = Paginator(selectors.classification_history(visible, **filters), HISTORY_PAGE_SIZE)
+    # Uploads one by one; frames of cameras and webcams as their events (not a flood of frames).
+    paginator = Paginator(HistoryEntries(visible, **filters), HISTORY_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     query = urlencode({key: value for key, value in filters.items() if value})
     context = {

@@ -50,7 +50,8 @@
       message: (msg) => {
         if (msg.type !== "result") return;
         const known = list.querySelector('[data-id="' + msg.classification.id + '"]');
-        if (known || list.dataset.live === "all") upsert(msg.classification);
+        // Frames of cameras and webcams are shown as their events, not one by one.
+        if (known || (list.dataset.live === "all" && !msg.classification.stream)) upsert(msg.classification);
       },
     });
   }

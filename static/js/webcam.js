@@ -1,19 +1,57 @@
-// Captures a frame from the visitor's own camera every N seconds and sends it
-// over the websocket; results are pushed back and listed newest first.
+// Captures a frame from the visitor's own camera every N seconds and sends it over the
+// websocket. The reading of the newest result is shown large, with a bar per class; the
+// last few results are listed below it, newest first.
 (function () {
   "use strict";
   const video = document.getElementById("preview");
   const canvas = document.getElementById("frame");
   const toggle = document.getElementById("toggle");
   const intervalInput = document.getElementById("interval");
+  const intervalNote = document.getElementById("interval-note");
   const connection = document.getElementById("connection");
   const message = document.getElementById("webcam-message");
   const results = document.getElementById("webcam-results");
+  const current = document.getElementById("webcam-current");
+  const MIN_S = Number(intervalInput.min);
+  const MAX_S = Number(intervalInput.max);
+  const BLANK_RETRIES = 20;
   let stream = null;
   let timer = null;
+  let newestId = 0;
 
   function say(text) {
     message.textContent = text || "";
+  }
+
+  // The interval the server accepts: out-of-range or empty values are corrected, and the page says so.
+  function intervalSeconds() {
+    const raw = intervalInput.value.trim();
+    const asked = Number(raw);
+    let seconds = Math.round(asked);
+    let note = "";
+    if (raw === "" || !Number.isFinite(asked)) {
+      seconds = MIN_S > 10 ? MIN_S : 10;
+      note = "Enter a number of seconds between " + MIN_S + " and " + MAX_S + "; using " + seconds + " s.";
+    } else if (seconds < MIN_S) {
+      note = raw + " s is faster than the server accepts frames; using the minimum, " + MIN_S + " s.";
+      seconds = MIN_S;
+    } else if (seconds > MAX_S) {
+      note = raw + " s is above the maximum; using " + MAX_S + " s.";
+      seconds = MAX_S;
+    }
+    intervalInput.value = String(seconds);
+    intervalNote.textContent = note;
+    return seconds;
+  }
+
+  function showCurrent(c, repeats) {
+    if (c.status !== "done") return;
+    current.hidden = false;
+    document.getElementById("current-label").textContent = c.predicted_label;
+    window.renderClassBars(document.getElementById("current-bars"), c.probabilities, c.predicted_label);
+    document.getElementById("current-meta").textContent =
+      "confidence " + c.confidence.toFixed(2) + " · " + new Date(c.finished_at || c.created_at).toLocaleTimeString() +
+      (repeats ? " · unchanged in the next " + repeats + " frame" + (repeats === 1 ? "" : "s") : "");
   }
 
   function show(c) {
@@ -27,22 +65,56 @@
     const existing = results.querySelector('[data-id="' + c.id + '"]');
     if (existing) existing.replaceWith(item);
     else results.prepend(item);
+    const keep = Number(results.dataset.keep) || 12;
+    while (results.children.length > keep) results.lastElementChild.remove();
+    if (c.id >= newestId) {
+      newestId = c.id;
+      showCurrent(c, 0);
+    }
   }
 
+  let repeats = 0;
   const socket = window.openLiveSocket("/ws/webcam/", {
     open: () => (connection.textContent = "connected"),
     close: () => (connection.textContent = "disconnected, retrying…"),
     message: (msg) => {
-      if (msg.type === "accepted" || msg.type === "result") show(msg.classification);
-      else if (msg.type === "rejected") say(msg.message);
+      if (msg.type === "accepted" || msg.type === "result") {
+        say("");  // frames pass again: an earlier refusal no longer applies
+        if (msg.type === "accepted") repeats = 0;
+        show(msg.classification);
+      } else if (msg.type === "unchanged") {
+        say("");
+        repeats += 1;
+        showCurrent(msg.classification, repeats);
+      } else if (msg.type === "rejected") {
+        say(msg.message);
+      }
     },
   });
 
-  function capture() {
+  // A frame decoded by the video element: before the first one arrives, a capture is black.
+  function afterNextFrame(callback) {
+    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(() => callback());
+    else video.addEventListener("timeupdate", callback, { once: true });
+  }
+
+  function blank() {
+    const sample = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    for (let i = 0; i < sample.length; i += 4 * 97) {
+      if (sample[i] > 8 || sample[i + 1] > 8 || sample[i + 2] > 8) return false;
+    }
+    return true;
+  }
+
+  function capture(attempt) {
     if (!stream || !video.videoWidth) return;
     canvas.width = video.videoWidth;
     canvas.height = video.videoHeight;
     canvas.getContext("2d").drawImage(video, 0, 0);
+    if (attempt !== undefined && blank() && attempt < BLANK_RETRIES) {
+      afterNextFrame(() => capture(attempt + 1));  // the camera's first pictures can be black while it starts
+      return;
+    }
     canvas.toBlob(
       (blob) => blob && blob.arrayBuffer().then((buffer) => socket.send(buffer) || say("Not connected; frame skipped.")),
       "image/jpeg",
@@ -52,8 +124,7 @@
 
   function schedule() {
     clearInterval(timer);
-    const seconds = Math.max(1, Number(intervalInput.value) || 10);
-    timer = setInterval(capture, seconds * 1000);
+    timer = setInterval(() => capture(), intervalSeconds() * 1000);
   }
 
   async function start() {
@@ -75,8 +146,11 @@
     }
     video.srcObject = stream;
     toggle.textContent = "Stop";
-    video.addEventListener("loadeddata", capture, { once: true });
-    schedule();
+    // The first capture waits for a decoded frame; the interval starts with it.
+    afterNextFrame(() => {
+      capture(0);
+      schedule();
+    });
   }
 
   function stop() {
@@ -89,5 +163,5 @@
   }
 
   toggle.addEventListener("click", () => (stream ? stop() : start()));
-  intervalInput.addEventListener("change", () => stream && schedule());
+  intervalInput.addEventListener("change", () => (stream ? schedule() : intervalSeconds()));
 })();
