@@ -59,14 +59,14 @@ def test_api_lists_your_own_cameras_and_staff_sees_all(client, owner, staff, dja
     assert body["health"]["status"] == "no_capturer"
     assert [c["name"] for c in client.get("/api/v1/cameras/").json()["results"]] == ["mine"]
     theirs = Camera.objects.get(name="theirs")
-    assert client.get(f"/api/v1/cameras/{theirs.pk}/").status_code == 404
-    assert client.patch(f"/api/v1/cameras/{theirs.pk}/", {"enabled": False},
+    assert client.get(f"/api/v1/cameras/{theirs.public_id}/").status_code == 404
+    assert client.patch(f"/api/v1/cameras/{theirs.public_id}/", {"enabled": False},
                         content_type="application/json").status_code == 404
 
     changed = client.patch(f"/api/v1/cameras/{body['id']}/", {"interval_seconds": 30, "enabled": False},
                            content_type="application/json")
     assert changed.status_code == 200 and changed.json()["health"]["status"] == "disabled"
-    assert Camera.objects.get(pk=body["id"]).password == "secret"  # kept when not sent
+    assert Camera.objects.get(public_id=body["id"]).password == "secret"  # kept when not sent
     bad = client.patch(f"/api/v1/cameras/{body['id']}/", {"interval_seconds": 0, "url": "ftp://x"},
                        content_type="application/json")
     assert bad.status_code == 400 and set(bad.json()["error"]["fields"]) >= {"interval_seconds"}
@@ -130,17 +130,17 @@ def test_dashboard_and_timeline_are_for_the_owner(client, owner, django_user_mod
     client.force_login(owner)
     page = client.get("/cameras/").content.decode()
     assert "porch" in page and "elsewhere" not in page and "camera-tiles-data" in page
-    assert client.get(f"/cameras/{other.pk}/").status_code == 404
+    assert client.get(f"/cameras/{other.public_id}/").status_code == 404
 
     now = timezone.make_aware(datetime.combine(timezone.localdate(), time(12)))  # today, whatever the hour
     for label, minutes in (("uber_eats", 30), ("no_human", 20), ("uber_eats", 10)):
         Event.objects.create(stream=camera.stream, source="camera", camera=camera, owner=owner, label=label,
                              started_at=now - timedelta(minutes=minutes), ended_at=now - timedelta(minutes=minutes - 1),
                              frame_count=3, stored_count=1, peak_confidence=0.9)
-    timeline = client.get(f"/cameras/{camera.pk}/").content.decode()
+    timeline = client.get(f"/cameras/{camera.public_id}/").content.decode()
     assert timeline.count('class="result result--event"') == 3 and timeline.count("day-segment") == 3
-    assert client.get(f"/cameras/{camera.pk}/?label=uber_eats").content.decode().count("result--event") == 2
+    assert client.get(f"/cameras/{camera.public_id}/?label=uber_eats").content.decode().count("result--event") == 2
     yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
-    assert "No events." in client.get(f"/cameras/{camera.pk}/?date={yesterday}").content.decode()
-    bad = client.get(f"/cameras/{camera.pk}/?date=soon")
+    assert "No events." in client.get(f"/cameras/{camera.public_id}/?date={yesterday}").content.decode()
+    bad = client.get(f"/cameras/{camera.public_id}/?date=soon")
     assert bad.status_code == 400 and "is not a date" in bad.content.decode()

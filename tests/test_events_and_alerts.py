@@ -94,13 +94,17 @@ def test_history_and_the_review_queue_show_events_not_frames(client, camera, dja
     start = timezone.now() - timedelta(minutes=1)
     frames = [finished_frame(camera, "uber_eats", 0.5 + i / 10, start + timedelta(seconds=i)) for i in range(4)]
     upload = Classification.objects.create(status="done", predicted_label="human", confidence=0.7,
-                                           image="images/u.jpg", original_name="upload.jpg", content_hash="1" * 64)
+                                           image="images/u.jpg", original_name="upload.jpg", content_hash="1" * 64,
+                                           submitted_by=camera.owner)
+    client.force_login(camera.owner)  # History shows its reader's own uploads and events
     page = client.get("/history/").content.decode()
     assert page.count('data-event="') == 1 and "4 frames" in page and "upload.jpg" in page
-    assert f'data-id="{frames[0].pk}"' not in page
+    assert f'data-id="{frames[0].public_id}"' not in page
     assert "2 entries" in page
     assert client.get("/history/?source=upload").content.decode().count('data-event="') == 0
     assert 'data-event="' in client.get("/history/?source=camera&label=uber_eats").content.decode()
+    client.force_login(django_user_model.objects.create_user("neighbour"))
+    assert 'data-event="' not in client.get("/history/").content.decode()  # someone else's camera: not theirs
 
     queue = list(reviews.review_queue())
     event = Event.objects.get()
@@ -249,4 +253,5 @@ def test_webcam_sessions_form_events_too(active_tiny_model, celery_worker):
     unchanged = run(scenario)
     event = Event.objects.get(source="webcam")
     assert event.stream.startswith("webcam:") and (event.frame_count, event.stored_count) == (2, 1)
-    assert unchanged["event"]["id"] == event.pk and unchanged["classification"]["id"] == event.best_frame_id
+    assert unchanged["event"]["id"] == event.pk
+    assert unchanged["classification"]["id"] == str(event.best_frame.public_id)

@@ -88,7 +88,7 @@ def _failed_attempt(delivery: AlertDelivery, error: str, *, retryable: bool) -> 
 
 def alert_body(alert: Alert) -> dict:
     site = settings.CLASSIFIER["SITE_URL"]
-    event, frame = alert.event, alert.frame_id
+    event, frame = alert.event, alert.frame
     return {
         "alert": alert.pk,
         "rule": {"id": alert.rule_id, "name": alert.rule.name},
@@ -100,10 +100,10 @@ def alert_body(alert: Alert) -> dict:
         "event": None if event is None else {
             "id": event.pk, "started_at": event.started_at.isoformat(), "ended_at": event.ended_at.isoformat()
         },
-        "frame": None if frame is None else {
-            "id": frame,
-            "url": site + reverse("classification-detail", args=[frame]),
-            "image_url": site + reverse("classification-image", args=[frame]),
+        "frame": None if frame is None else {  # by its public id, as on every page
+            "id": str(frame.public_id),
+            "url": site + reverse("classification-detail", args=[frame.public_id]),
+            "image_url": site + reverse("classification-image", args=[frame.public_id]),
         },
     }
 

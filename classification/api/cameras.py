@@ -7,6 +7,7 @@ typed into ``url`` are moved to ``username``/``password`` (cameras.services).
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
@@ -23,7 +24,7 @@ from classification.events.selectors import camera_events
 from classification.models import Camera
 
 CAMERAS = ["cameras"]
-ID_PARAMETER = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The camera's id.")
+ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The camera's public id.")
 
 
 class HealthSerializer(serializers.Serializer):
@@ -37,6 +38,7 @@ class HealthSerializer(serializers.Serializer):
 
 
 class CameraSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True, help_text="The camera's public id.")
     owner = serializers.CharField(source="owner.get_username", read_only=True)
     password = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=200,
                                      help_text="Write-only; never returned.")
@@ -76,7 +78,7 @@ class EventSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     stream = serializers.CharField()
     source = serializers.CharField()
-    camera = serializers.IntegerField(allow_null=True)
+    camera = serializers.UUIDField(allow_null=True, help_text="The camera's public id.")
     label = serializers.CharField()
     started_at = serializers.DateTimeField()
     ended_at = serializers.DateTimeField()
@@ -117,18 +119,21 @@ class CameraDetail(GenericAPIView):
     serializer_class = CameraSerializer
     permission_classes = [IsAuthenticated]
 
+    lookup_field = "public_id"
+    lookup_url_kwarg = "id"
+
     def get_queryset(self):
         return visible_cameras(self.request.user)
 
     @extend_schema(operation_id="cameras_retrieve", tags=CAMERAS, summary="One camera", parameters=[ID_PARAMETER],
                    responses={200: CameraSerializer, **errors(401, 404, 429)})
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: Request, id) -> Response:
         return Response(self.get_serializer(self.get_object()).data)
 
     @extend_schema(operation_id="cameras_partial_update", tags=CAMERAS, summary="Change a camera",
                    description="Any of its settings; the capture service restarts it with them.",
                    parameters=[ID_PARAMETER], responses={200: CameraSerializer, **errors(400, 401, 403, 404, 429)})
-    def patch(self, request: Request, pk: int) -> Response:
+    def patch(self, request: Request, id) -> Response:
         serializer = self.get_serializer(self.get_object(), data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         return Response(self.get_serializer(serializer.save()).data)
@@ -136,7 +141,7 @@ class CameraDetail(GenericAPIView):
     @extend_schema(operation_id="cameras_destroy", tags=CAMERAS, summary="Remove a camera",
                    description="Its frames and events stay in History.", parameters=[ID_PARAMETER],
                    responses={204: None, **errors(401, 403, 404, 429)})
-    def delete(self, request: Request, pk: int) -> Response:
+    def delete(self, request: Request, id) -> Response:
         self.get_object().delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -149,10 +154,10 @@ class CameraEvents(GenericAPIView):
     @extend_schema(operation_id="cameras_events", tags=CAMERAS, summary="A camera's events, newest first",
                    parameters=[ID_PARAMETER, OpenApiParameter("label", str, description="Only this label.")],
                    responses={200: EventSerializer(many=True), **errors(401, 404, 429)})
-    def get(self, request: Request, pk: int) -> Response:
-        camera = self.get_object_or_404(pk)
+    def get(self, request: Request, id) -> Response:
+        camera = self.get_object_or_404(id)
         page = self.paginate_queryset(camera_events(camera, label=request.query_params.get("label", "")))
         return self.get_paginated_response([event_payload(event) for event in page])
 
-    def get_object_or_404(self, pk: int) -> Camera:
-        return get_object_or_404(visible_cameras(self.request.user), pk=pk)
+    def get_object_or_404(self, public_id) -> Camera:
+        return get_object_or_404(visible_cameras(self.request.user), public_id=public_id)

@@ -17,7 +17,7 @@ urlpatterns = [
     path("model-versions/<int:pk>/", views.ModelVersionDetail.as_view(), name="model-version-detail"),
     path("model-versions/<int:pk>/activate/", views.ModelVersionActivate.as_view(), name="model-version-activate"),
     path("cameras/", cameras.CameraCollection.as_view(), name="camera-list"),
-    path("cameras/<int:pk>/", cameras.CameraDetail.as_view(), name="camera-detail"),
-    path("cameras/<int:pk>/events/", cameras.CameraEvents.as_view(), name="camera-events"),
+    path("cameras/<uuid:id>/", cameras.CameraDetail.as_view(), name="camera-detail"),
+    path("cameras/<uuid:id>/events/", cameras.CameraEvents.as_view(), name="camera-events"),
     re_path(r"^[\s\S]*$", views.NotFoundView.as_view(), name="not-found"),  # any character, newlines too
 ]

@@ -47,7 +47,7 @@ def _set(camera: Camera, *, status: str, **fields) -> None:
 
 def _push(camera: Camera) -> None:
     state = CameraState.objects.filter(camera=camera).first()
-    push_to_group(camera.group, {"type": STATUS_EVENT, "camera": camera.pk, "health": health_payload(camera, state)})
+    push_to_group(camera.group, {"type": STATUS_EVENT, "camera": str(camera.public_id), "health": health_payload(camera, state)})
 
 
 def effective_status(camera: Camera, state: CameraState | None, now=None) -> str:

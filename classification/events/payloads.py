@@ -14,7 +14,7 @@ def event_payload(event: Event) -> dict:
         "id": event.pk,
         "stream": event.stream,
         "source": event.source,
-        "camera": event.camera_id,
+        "camera": str(event.camera.public_id) if event.camera_id else None,
         "label": event.label,
         "started_at": event.started_at.isoformat(),
         "ended_at": event.ended_at.isoformat(),

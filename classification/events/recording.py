@@ -119,5 +119,5 @@ def _gap(stream: str) -> timedelta:
 
 def _push(event: Event) -> None:
     if event.camera_id is not None:
-        push_to_group(f"camera.{event.camera_id}", {"type": EVENT_PUSH, "camera": event.camera_id,
+        push_to_group(f"camera.{event.camera_id}", {"type": EVENT_PUSH, "camera": str(event.camera.public_id),
                                                      "event": event_payload(event)})

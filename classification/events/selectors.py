@@ -14,7 +14,7 @@ WATCHED_SOURCES = (Classification.Source.CAMERA, Classification.Source.WEBCAM)
 
 def camera_events(camera: Camera, *, label: str = "", day: date | None = None) -> QuerySet[Event]:
     """Events of ``camera``, newest first; ``day`` keeps those that overlap it (in the site's time zone)."""
-    events = Event.objects.filter(camera=camera).select_related("best_frame")
+    events = Event.objects.filter(camera=camera).select_related("best_frame", "camera")
     if label:
         events = events.filter(label=label)
     if day is not None:

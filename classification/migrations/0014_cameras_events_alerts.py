@@ -4,6 +4,8 @@ import classification.models.cameras
 import django.core.validators
 import django.db.models.deletion
 from django.conf import settings
+import uuid
+
 from django.db import migrations, models
 
 
@@ -19,6 +21,7 @@ class Migration(migrations.Migration):
             name='Camera',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, help_text='In every URL and payload; the sequential id stays internal.', unique=True)),
                 ('name', models.CharField(max_length=100)),
                 ('kind', models.CharField(choices=[('rtsp', 'RTSP stream'), ('mjpeg', 'HTTP(S) MJPEG stream'), ('snapshot', 'HTTP(S) snapshot URL'), ('device', 'Local video device')], max_length=10)),
                 ('url', models.CharField(help_text='rtsp://host:554/path, http(s)://host/stream.mjpg, http(s)://host/snapshot.jpg, or /dev/video0.', max_length=500)),

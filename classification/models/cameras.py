@@ -10,6 +10,8 @@ room moves any found in a URL there before saving (``cameras.credentials``),
 so the URL can be shown and logged as it is.
 """
 
+import uuid
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -26,6 +28,8 @@ class Camera(models.Model):
         SNAPSHOT = "snapshot", "HTTP(S) snapshot URL"
         DEVICE = "device", "Local video device"
 
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False,
+                                 help_text="In every URL and payload; the sequential id stays internal.")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cameras",
                               help_text="Frames belong to this user.")
     name = models.CharField(max_length=100)

@@ -34,14 +34,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "events": [event_payload(event) for event in selectors.camera_events(camera)[:RECENT_EVENTS]],
         })
     # The page's script draws each tile from this, and then from the pushes.
-    tiles_json = {str(t["camera"].pk): {key: value for key, value in t.items() if key != "camera"} for t in tiles}
+    tiles_json = {str(t["camera"].public_id): {key: value for key, value in t.items() if key != "camera"} for t in tiles}
     return render(request, "classification/cameras.html", {"tiles": tiles, "tiles_json": tiles_json})
 
 
 @require_GET
 @login_required
-def timeline(request: HttpRequest, pk: int) -> HttpResponse:
-    camera = get_object_or_404(visible_cameras(request.user), pk=pk)
+def timeline(request: HttpRequest, public_id) -> HttpResponse:
+    camera = get_object_or_404(visible_cameras(request.user), public_id=public_id)
     label = request.GET.get("label", "")
     day, error = _day(request.GET.get("date", ""))
     events = selectors.camera_events(camera, label=label, day=day)
