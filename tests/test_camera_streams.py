@@ -120,10 +120,10 @@ def test_snapshot_camera_with_credentials_never_shows_the_password(owner, fast_c
             "url": f"{source.base}/snapshot.jpg", "username": "viewer", "password": "not-the-one",
         }, content_type="application/json")
         assert created.status_code == wrong.status_code == 201, created.content
-        camera = Camera.objects.get(pk=created.json()["id"])
+        camera = Camera.objects.get(public_id=created.json()["id"])
         with capture_service(lease_seconds=6):
             wait_for(lambda: len(frames_of(camera)) >= 2, message="no snapshot was taken")
-            refused = wait_for(lambda: (s := CameraState.objects.filter(camera_id=wrong.json()["id"], failures__gte=1)
+            refused = wait_for(lambda: (s := CameraState.objects.filter(camera__public_id=wrong.json()["id"], failures__gte=1)
                                         .first()) and s)
         listing = client.get("/api/v1/cameras/").content.decode()
 

@@ -90,7 +90,7 @@ def test_cameras_dashboard_shows_live_tiles(active_tiny_model, celery_worker, da
             tiles = page.locator(".camera-tile").count()
             names = page.text_content("#camera-tiles")
             with capture_service(lease_seconds=6):
-                tile = f'.camera-tile[data-camera="{camera.pk}"]'
+                tile = f'.camera-tile[data-camera="{camera.public_id}"]'
                 page.locator(f"{tile}[data-status=online]").wait_for(timeout=60_000)
                 page.locator(f"{tile} [data-field=image]:not([hidden])").wait_for(timeout=60_000)
                 page.locator(f"{tile} .recent-events li").first.wait_for(timeout=60_000)  # an event, pushed

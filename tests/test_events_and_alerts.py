@@ -168,7 +168,7 @@ def test_webhook_deliveries_are_signed_and_counted_and_mail_is_sent(camera, cele
         wait_for(lambda: AlertDelivery.objects.filter(alert=alert, status="delivered").count() == 2, timeout=60)
     assert receiver.bad_signatures == 0 and len(receiver.received) == 1
     body = receiver.received[0]
-    assert (body["camera"]["id"], body["label"], body["frames"], body["rule"]["name"]) == (camera.pk, "uber_eats", 2,
+    assert (body["camera"]["id"], body["label"], body["frames"], body["rule"]["name"]) == (str(camera.public_id), "uber_eats", 2,
                                                                                          "courier")
     webhook = alert.deliveries.get(channel="webhook")
     assert body["delivery"] == str(webhook.pk) and webhook.response_status == 200 and webhook.attempts == 1

@@ -92,7 +92,7 @@ def alert_body(alert: Alert) -> dict:
     return {
         "alert": alert.pk,
         "rule": {"id": alert.rule_id, "name": alert.rule.name},
-        "camera": {"id": alert.camera_id, "name": alert.camera.name} if alert.camera else None,
+        "camera": {"id": str(alert.camera.public_id), "name": alert.camera.name} if alert.camera else None,
         "label": alert.label,
         "confidence": round(alert.confidence, 4),
         "frames": alert.frame_count,

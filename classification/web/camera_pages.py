@@ -34,7 +34,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "events": [event_payload(event) for event in selectors.camera_events(camera)[:RECENT_EVENTS]],
         })
     # The page's script draws each tile from this, and then from the pushes.
-    tiles_json = {str(t["camera"].public_id): {key: value for key, value in t.items() if key != "camera"} for t in tiles}
+    # Frames are pushed with their stream name, so each tile carries it to find the frame's tile.
+    tiles_json = {str(t["camera"].public_id): {**{key: value for key, value in t.items() if key != "camera"},
+                                               "stream": t["camera"].stream} for t in tiles}
     return render(request, "classification/cameras.html", {"tiles": tiles, "tiles_json": tiles_json})
 
 

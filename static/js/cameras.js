@@ -60,8 +60,8 @@
     close: () => (connection.textContent = "disconnected, retrying…"),
     message: (msg) => {
       if (msg.type === "frame" && msg.classification.status === "done") {
-        const id = (msg.classification.stream || "").split(":")[1];
-        if (tiles[id]) {
+        const id = Object.keys(tiles).find((key) => tiles[key].stream === msg.classification.stream);
+        if (id) {
           tiles[id].frame = msg.classification;
           draw(id);
         }
