@@ -221,6 +221,9 @@ CLASSIFIER = {
     # The sweeper re-queues classifications queued or running longer than this, up to MAX_ATTEMPTS times.
     "STUCK_AFTER_SECONDS": env.int("CLASSIFIER_STUCK_AFTER_SECONDS", default=300),
     "MAX_ATTEMPTS": env.int("CLASSIFIER_MAX_ATTEMPTS", default=3),
+    # Every worker process beats this often (classification.serving.heartbeats); one silent for three
+    # beats counts as dead (readiness, metrics, the sweeper), and its row is deleted after ten.
+    "HEARTBEAT_SECONDS": env.float("CLASSIFIER_HEARTBEAT_SECONDS", default=10.0),
     # How often Celery beat runs the sweeper (one beat per deployment; `make run` embeds it in the training worker).
     "SWEEP_INTERVAL_SECONDS": env.float("CLASSIFIER_SWEEP_INTERVAL_SECONDS", default=60.0),
     # Webcam sockets: frames a client may have queued at once, and a frame's byte limit.

@@ -52,31 +52,32 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve_daphne(scheme: str, tmp_path: Path, **env: str):
+def serve_daphne(scheme: str, tmp_path: Path, host: str = "127.0.0.1", port: int = 0, options=(), **env: str):
     """The real ASGI server on the test database: HTTP or HTTPS, with websockets; yields its URL.
 
     Its output goes to ``tmp_path / "daphne.log"`` (a pipe nobody reads could fill up and stall it).
+    ``options`` are more daphne arguments (``--proxy-headers``, ``--access-log``).
     """
-    port = _free_port()
+    port = port or _free_port()
     if scheme == "https":
         tls = self_signed_certificate(tmp_path)
-        endpoint = ["-e", f"ssl:port={port}:interface=127.0.0.1:privateKey={tls['TLS_KEY_FILE']}:certKey={tls['TLS_CERT_FILE']}"]
+        endpoint = ["-e", f"ssl:port={port}:interface={host}:privateKey={tls['TLS_KEY_FILE']}:certKey={tls['TLS_CERT_FILE']}"]
     else:
-        endpoint = ["-b", "127.0.0.1", "-p", str(port)]
+        endpoint = ["-b", host, "-p", str(port)]
     log = open(tmp_path / "daphne.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", *endpoint, "classifier_site.asgi:application"],
+        [sys.executable, "-m", "daphne", *endpoint, *options, "classifier_site.asgi:application"],
         cwd=REPO_DIR, env={**child_process_env(), **env}, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            socket.create_connection((host, port), timeout=0.5).close()
             break
         except OSError:
             time.sleep(0.1)
     try:
-        yield f"{scheme}://127.0.0.1:{port}"
+        yield f"{scheme}://{host}:{port}"
     finally:
         process.terminate()
         process.wait(timeout=20)
