@@ -25,6 +25,7 @@ class WorkerProcess(models.Model):
     last_seen = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name_plural = "worker processes"
         constraints = [models.UniqueConstraint(fields=["hostname", "pid"], name="unique_worker_process")]
 
     def __str__(self) -> str:
