@@ -1,6 +1,8 @@
 // Captures a frame from the visitor's own camera every N seconds and sends it over the
 // websocket. The reading of the newest result is shown large, with a bar per class; the
-// last few results are listed below it, newest first.
+// last few results are listed below it, newest first. Results are pushed; without Redis
+// (the server says "push": false) nothing is pushed, so the page asks for them (a "poll"
+// message on the same socket), and with pushes it still asks now and then, in case one is lost.
 (function () {
   "use strict";
   const video = document.getElementById("preview");
@@ -15,6 +17,8 @@
   const MIN_S = Number(intervalInput.min);
   const MAX_S = Number(intervalInput.max);
   const BLANK_RETRIES = 20;
+  const POLL_MS = { push: 5000, fallback: 1000 };
+  const GIVE_UP_MS = 5 * 60 * 1000; // a frame unanswered this long is no longer asked for
   let stream = null;
   let timer = null;
   let newestId = 0;
@@ -74,20 +78,44 @@
     }
   }
 
+  // Frames sent and not yet answered (public id -> when accepted), and whether results are pushed.
+  const pending = new Map();
+  let pushed = true;
+  let pollTimer = null;
+
+  function schedulePoll() {
+    if (pollTimer || !pending.size) return;
+    pollTimer = setTimeout(() => {
+      pollTimer = null;
+      const now = Date.now();
+      pending.forEach((since, id) => now - since > GIVE_UP_MS && pending.delete(id));
+      if (pending.size) socket.send(JSON.stringify({ type: "poll" }));
+      schedulePoll();
+    }, pushed ? POLL_MS.push : POLL_MS.fallback);
+  }
+
   let repeats = 0;
   const socket = window.openLiveSocket("/ws/webcam/", {
     open: () => (connection.textContent = "connected"),
     close: () => (connection.textContent = "disconnected, retrying…"),
     message: (msg) => {
-      if (msg.type === "accepted" || msg.type === "result") {
+      if (msg.type === "ready") {
+        pushed = msg.push !== false;
+        pending.clear(); // a new socket: the old one's frames are not its to answer
+        connection.textContent = pushed ? "connected" : "connected (results polled: no live pushes)";
+      } else if (msg.type === "accepted" || msg.type === "result") {
         say("");  // frames pass again: an earlier refusal no longer applies
-        if (msg.type === "accepted") repeats = 0;
+        if (msg.type === "accepted") {
+          repeats = 0;
+          pending.set(msg.classification.id, Date.now());
+          schedulePoll();
+        } else pending.delete(msg.classification.id);
         show(msg.classification);
       } else if (msg.type === "unchanged") {
         say("");
         repeats += 1;
         showCurrent(msg.classification, repeats);
-      } else if (msg.type === "rejected") {
+      } else if (msg.type === "rejected" || msg.type === "expired") {
         say(msg.message);
       }
     },
