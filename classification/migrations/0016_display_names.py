@@ -23,7 +23,7 @@ def fill_display_names(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('classification', '0014_cameras_events_alerts'),
+        ('classification', '0015_worker_heartbeats'),
     ]
 
     operations = [
