@@ -80,6 +80,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "classification.web.context_processors.active_model",
             ],
+            # Labels, confidences and times shown one way on every page, the admin's included.
+            "builtins": ["classification.web.presentation"],
         },
     },
 ]

@@ -130,7 +130,7 @@ def test_webcam_page_streams_frames_and_shows_pushed_results(
     assert all(row.source == "webcam" and row.status == "done" for row in rows.values())
     assert [rows[id].pk for id in shown] == sorted((row.pk for row in rows.values()), reverse=True)  # newest first
     assert len({row.owner_key for row in rows.values()}) == 1  # the browser session's, as on the history page
-    assert set(labels) <= set(active_tiny_model.class_names)
+    assert set(labels) <= set(active_tiny_model.display_names.values())  # display names, not raw labels
     assert message == ""
     assert events_in_history >= 1 and frames_in_history == 0
 
@@ -228,6 +228,6 @@ def test_upload_page_sends_files_and_shows_results_without_a_reload(
         rejected = page.text_content("#rejected")
 
     assert navigations == []  # no reload
-    assert "photo.png" in card and any(name in card for name in active_tiny_model.class_names)
+    assert "photo.png" in card and any(name in card for name in active_tiny_model.display_names.values())
     assert "notes.jpg" in rejected and "not an image" in rejected
     assert Classification.objects.get().original_name == "photo.png"

@@ -51,11 +51,12 @@
   function showCurrent(c, repeats) {
     if (c.status !== "done") return;
     current.hidden = false;
-    document.getElementById("current-label").textContent = c.predicted_label;
-    window.renderClassBars(document.getElementById("current-bars"), c.probabilities, c.predicted_label);
-    document.getElementById("current-meta").textContent =
-      "confidence " + c.confidence.toFixed(2) + " · " + new Date(c.finished_at || c.created_at).toLocaleTimeString() +
-      (repeats ? " · unchanged in the next " + repeats + " frame" + (repeats === 1 ? "" : "s") : "");
+    document.getElementById("current-label").textContent = c.label_name || c.predicted_label;
+    window.renderClassBars(document.getElementById("current-bars"), c.probabilities, c.predicted_label, c.display_names);
+    const meta = document.getElementById("current-meta");
+    meta.replaceChildren(window.Present.confidence(c.confidence, c.uncertain), " · ",
+      window.Present.when(c.finished_at || c.created_at),
+      repeats ? " · unchanged in the next " + repeats + " frame" + (repeats === 1 ? "" : "s") : "");
   }
 
   function show(c) {
@@ -64,7 +65,7 @@
     const item = window.renderResultCard(c, {
       link: false,
       showName: false,
-      meta: (r) => new Date(r.finished_at || r.created_at).toLocaleTimeString(),
+      meta: (r) => [window.Present.when(r.finished_at || r.created_at)],
     });
     const existing = results.querySelector('[data-id="' + c.id + '"]');
     if (existing) existing.replaceWith(item);
