@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('classification', '0015_worker_heartbeats'),
+        ('classification', '0016_display_names'),
     ]
 
     operations = [
