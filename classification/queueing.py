@@ -64,6 +64,12 @@ def this_worker_classifies() -> bool:
     return not consumed or settings.CELERY_TASK_DEFAULT_QUEUE in consumed
 
 
+def this_worker_trains() -> bool:
+    """Whether the worker this process belongs to consumes the training queue."""
+    consumed = app.amqp.queues.consume_from
+    return bool(consumed) and settings.CELERY_TRAINING_QUEUE in consumed
+
+
 # --- taking waiting tasks, for micro-batching ---------------------------------------------
 
 

@@ -19,7 +19,8 @@ from classification import queueing
 from classification.alerts import delivery
 from classification.events import recording
 from classification.privacy import retention
-from classification.serving import batching, classify, process_model, recovery
+from classification.models import WorkerProcess
+from classification.serving import batching, classify, heartbeats, process_model, recovery
 from classification.training import execution
 
 
@@ -76,3 +77,5 @@ def _connect_process_start_after_celerys_django_cleanup(**_kwargs) -> None:
 def _start_process(**_kwargs) -> None:
     if queueing.this_worker_classifies():  # a training worker needs no model
         process_model.load_at_process_start()
+    elif queueing.this_worker_trains():
+        heartbeats.start_heartbeat(WorkerProcess.Role.TRAINING)

@@ -80,6 +80,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "classification.web.context_processors.active_model",
             ],
+            # Labels, confidences and times shown one way on every page, the admin's included.
+            "builtins": ["classification.web.presentation"],
         },
     },
 ]
@@ -221,11 +223,16 @@ CLASSIFIER = {
     # The sweeper re-queues classifications queued or running longer than this, up to MAX_ATTEMPTS times.
     "STUCK_AFTER_SECONDS": env.int("CLASSIFIER_STUCK_AFTER_SECONDS", default=300),
     "MAX_ATTEMPTS": env.int("CLASSIFIER_MAX_ATTEMPTS", default=3),
+    # Every worker process beats this often (classification.serving.heartbeats); one silent for three
+    # beats counts as dead (readiness, metrics, the sweeper), and its row is deleted after ten.
+    "HEARTBEAT_SECONDS": env.float("CLASSIFIER_HEARTBEAT_SECONDS", default=10.0),
     # How often Celery beat runs the sweeper (one beat per deployment; `make run` embeds it in the training worker).
     "SWEEP_INTERVAL_SECONDS": env.float("CLASSIFIER_SWEEP_INTERVAL_SECONDS", default=60.0),
     # Webcam sockets: frames a client may have queued at once, and a frame's byte limit.
     "WEBCAM_MAX_IN_FLIGHT": env.int("CLASSIFIER_WEBCAM_MAX_IN_FLIGHT", default=2),
     "WEBCAM_MAX_FRAME_BYTES": env.int("CLASSIFIER_WEBCAM_MAX_FRAME_BYTES", default=2 * 1024 * 1024),
+    # A frame with no result after this long gives its in-flight slot back (a lost push must not block a socket).
+    "WEBCAM_FRAME_TIMEOUT_SECONDS": env.float("CLASSIFIER_WEBCAM_FRAME_TIMEOUT_SECONDS", default=60.0),
     # Rate limits per signed-in user, or per address: files through the upload form, webcam frames.
     "UPLOAD_RATE": env("CLASSIFIER_UPLOAD_RATE", default="120/min"),
     "WEBCAM_FRAME_RATE": env("CLASSIFIER_WEBCAM_FRAME_RATE", default="30/min"),

@@ -57,6 +57,10 @@ class Classification(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Times the sweeper queued it again.")
     requeued_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(
+        max_length=300, blank=True, default="",
+        help_text='"hostname:pid" of the worker process that claimed it when marking it running ("" when none holds it).',
+    )
 
     reviewed_label = models.CharField(
         max_length=100, blank=True, db_index=True, help_text="The label a person confirmed or corrected."

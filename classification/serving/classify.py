@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Callable, Sequence
 
+from django.db.models import Q
 from django.utils import timezone
 
 from classification.models import Classification, ModelVersion
+from classification.serving import heartbeats
 from classification.serving.notifications import notify_finished_many
 from ml.predictor import Prediction, Predictor
 
@@ -28,8 +30,10 @@ def classify_stored_images(classification_ids: Sequence[int], load_model: ModelL
     The worker's micro-batch: one call per batch costs little more than one
     per image, so queued images are classified together (see
     ``classification.serving.batching``). Each row still stands alone:
-    rows already done are left as they are (a redelivered task does no harm),
-    a missing row is skipped, and an image that cannot be read fails only its
+    only rows this process claims are classified (queued ones, and running
+    ones whose process died: :func:`_claim`), so rows already finished or held
+    by another live process are left as they are (a redelivered task does no
+    harm), a missing row is skipped, and an image that cannot be read fails only its
     own row. ``load_model`` returns the worker's loaded predictor and its
     model version. Returns the rows that exist, in the order of the ids.
     """
@@ -38,12 +42,15 @@ def classify_stored_images(classification_ids: Sequence[int], load_model: ModelL
     for missing in (pk for pk in ids if pk not in found):
         logger.warning("Classification %s no longer exists; nothing to do", missing)
     rows = [found[pk] for pk in ids if pk in found]
-    pending = [row for row in rows if row.status != Classification.Status.DONE]
-    if not pending:
+    waiting = [row.pk for row in rows if row.status in _CLAIMABLE]
+    if not waiting:
         return rows
 
     started = timezone.now()
-    _mark_running([row.pk for row in pending], started)
+    claimed = _claim(waiting, started)
+    pending = [row for row in rows if row.pk in claimed]
+    if not pending:
+        return rows
     try:
         predictor, version = load_model()
         outcomes = _predict_each(predictor, pending)
@@ -64,11 +71,8 @@ def classify_stored_images(classification_ids: Sequence[int], load_model: ModelL
         row.probabilities = outcome.probabilities
         row.model_version = version
         row.error_message = ""
-    if len(pending) == 1:
-        pending[0].save(update_fields=_RESULT_FIELDS)  # one UPDATE; bulk_update adds a transaction around it
-    else:
-        Classification.objects.bulk_update(pending, _RESULT_FIELDS)
-    notify_finished_many(pending)
+    saved = _save_held(pending, finished)
+    notify_finished_many(saved)
     return rows
 
 
@@ -83,15 +87,62 @@ def warm_up_classification_queries() -> None:
     """
     newest = list(Classification.objects.order_by("-pk").values_list("pk", flat=True)[:1])
     _rows_by_id(newest or [0])
-    _mark_running([0], timezone.now())
+    _claim([0], timezone.now())
 
 
 def _rows_by_id(ids: Sequence[int]) -> dict[int, Classification]:
     return Classification.objects.select_related("model_version").in_bulk(ids)
 
 
-def _mark_running(ids: Sequence[int], started) -> None:
-    Classification.objects.filter(pk__in=ids).update(status=Classification.Status.RUNNING, started_at=started)
+# Rows a task may claim: waiting ones, and running ones whose process died (checked in _claim).
+_CLAIMABLE = (Classification.Status.QUEUED, Classification.Status.RUNNING)
+
+
+def _claim(ids: Sequence[int], started) -> set[int]:
+    """Mark the rows running as this process's; the ids it got (CONTRACT: the claim).
+
+    One conditional UPDATE: a row is taken when it is queued, or running under
+    a process that no longer runs (its claim is void). A row another live
+    process holds, or one already finished, is left alone, so two deliveries
+    of the same row never classify it twice at once.
+    """
+    me = heartbeats.worker_id()
+    holders = set(
+        Classification.objects.filter(pk__in=ids, status=Classification.Status.RUNNING)
+        .values_list("worker", flat=True)
+    )
+    dead = [holder for holder in holders if holder != me and not heartbeats.is_alive(holder)]
+    free = Q(status=Classification.Status.QUEUED) | Q(status=Classification.Status.RUNNING, worker__in=dead)
+    Classification.objects.filter(Q(pk__in=ids) & free).update(
+        status=Classification.Status.RUNNING, worker=me, started_at=started
+    )
+    # This process runs one batch at a time, so its id and this start time name exactly its claim.
+    return set(
+        Classification.objects.filter(pk__in=ids, status=Classification.Status.RUNNING, worker=me, started_at=started)
+        .values_list("pk", flat=True)
+    )
+
+
+def _save_held(rows: list[Classification], finished) -> list[Classification]:
+    """Save the results of the rows this process still holds; returns those saved.
+
+    Conditional on the claim (running, and this process's): a row the sweeper
+    took over meanwhile (it judged this process dead) is left to its new holder.
+    """
+    held = Classification.objects.filter(status=Classification.Status.RUNNING, worker=heartbeats.worker_id())
+    if len(rows) == 1:  # one UPDATE; bulk_update adds a transaction around it
+        row = rows[0]
+        count = held.filter(pk=row.pk).update(**{name: getattr(row, name) for name in _RESULT_FIELDS})
+    else:
+        count = held.bulk_update(rows, _RESULT_FIELDS)
+    if count == len(rows):
+        return rows
+    mine = set(
+        Classification.objects.filter(pk__in=[row.pk for row in rows], worker=heartbeats.worker_id(),
+                                      finished_at=finished).values_list("pk", flat=True)
+    )
+    logger.warning("%d classification(s) were taken over before their results were saved", len(rows) - len(mine))
+    return [row for row in rows if row.pk in mine]
 
 
 # Only what classifying writes: a review saved meanwhile is kept.

@@ -17,19 +17,16 @@ records it in this process's ``WorkerProcess`` row.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connections
-from django.utils import timezone
 
 from classification.models import ModelVersion, WorkerProcess
 from classification.registry import artifacts, versions
-from classification.serving import batching, classify, notifications
+from classification.serving import batching, classify, heartbeats, notifications
 from ml.predictor import Predictor, limit_tensorflow_threads, threads_per_process
 
 logger = logging.getLogger(__name__)
@@ -114,22 +111,15 @@ def ensure_loaded() -> tuple[Predictor, ModelVersion]:
 
 
 def report_status() -> None:
-    """Record which model this process serves (readiness checks, admin, tests)."""
-    try:
-        WorkerProcess.objects.update_or_create(
-            hostname=socket.gethostname(),
-            pid=os.getpid(),
-            defaults={
-                "model_version_id": state.version_id,
-                "load_count": state.load_count,
-                "load_seconds": state.load_seconds,
-                "warmup_seconds": state.warmup_seconds,
-                "runtime": state.runtime,
-                "last_seen": timezone.now(),
-            },
-        )
-    except Exception:  # a status row must never stop a worker from classifying
-        logger.warning("Could not record the worker status", exc_info=True)
+    """Record which model this process serves, now and in every heartbeat (readiness, admin, tests)."""
+    heartbeats.report(
+        model_version_id=state.version_id,
+        load_count=state.load_count,
+        load_seconds=state.load_seconds,
+        warmup_seconds=state.warmup_seconds,
+        runtime=state.runtime,
+        threads=state.threads or 0,
+    )
 
 
 def load_at_process_start() -> None:
@@ -137,6 +127,7 @@ def load_at_process_start() -> None:
     state.threads = threads_per_process(settings.CELERY_WORKER_CONCURRENCY)
     limit_tensorflow_threads(state.threads)
     _fill_connection_pool()
+    heartbeats.start_heartbeat(WorkerProcess.Role.CLASSIFY)
     try:
         ensure_loaded()
         _warm_up_task_path()

@@ -1,0 +1,89 @@
+"""Heartbeats: each worker process says it is alive, so nothing has to guess.
+
+A process calls :func:`start_heartbeat` once it is up (the tasks module does,
+in ``worker_process_init``): a daemon thread upserts its ``WorkerProcess`` row
+every ``CLASSIFIER["HEARTBEAT_SECONDS"]``. A killed process stops beating; its
+row turns stale after three beats (``WorkerProcess.objects.live()``), and any
+live process deletes rows silent for ten, so readiness, ``/metrics`` and the
+admin count only live processes. Row claims name the process by
+:func:`worker_id`; :func:`is_alive` tells whether such a claim is still held.
+
+The thread uses its own database connection (Django's are per thread), closed
+after each beat: a beat is cheap and rare, and a held connection would take a
+slot from the process's pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+from django.db import connection
+from django.utils import timezone
+
+from classification.models import WorkerProcess
+from classification.models.workers import heartbeat_seconds, this_process_id
+
+logger = logging.getLogger(__name__)
+
+_started: dict[int, threading.Thread] = {}  # per pid: a forked child does not inherit the parent's thread
+_lock = threading.Lock()
+_fields: dict = {"pid": None}  # what the beats write; reset in a forked child (see _mine)
+
+
+def worker_id() -> str:
+    """``"hostname:pid"`` of this process."""
+    return this_process_id()
+
+
+def is_alive(worker_id: str) -> bool:
+    """Whether the process that wrote ``worker_id`` into a claim still runs (same host: its pid; else a live beat)."""
+    return WorkerProcess.objects.is_alive(worker_id)
+
+
+def report(**fields) -> None:
+    """Record what this process holds (model, runtime, threads...) now, and in every later beat."""
+    _mine().update(fields)
+    beat()
+
+
+def beat() -> None:
+    """Upsert this process's row (last_seen now) and forget long-dead ones; never raises."""
+    try:
+        defaults = {key: value for key, value in _mine().items() if key != "pid"}
+        defaults["last_seen"] = timezone.now()
+        WorkerProcess.objects.update_or_create(hostname=socket.gethostname(), pid=os.getpid(), defaults=defaults)
+        WorkerProcess.objects.forgotten().delete()
+    except Exception:  # a status row must never stop a worker
+        logger.warning("Could not record this worker's heartbeat", exc_info=True)
+
+
+def start_heartbeat(role: str) -> None:
+    """Beat now and then every ``HEARTBEAT_SECONDS`` from a daemon thread; once per process."""
+    with _lock:
+        thread = _started.get(os.getpid())
+        if thread is not None and thread.is_alive():
+            return
+        fields = _mine()
+        fields.update(role=role, started_at=fields.get("started_at") or timezone.now())
+        beat()
+        thread = threading.Thread(target=_beat_forever, name="heartbeat", daemon=True)
+        _started[os.getpid()] = thread
+        thread.start()
+
+
+def _beat_forever() -> None:
+    stop = threading.Event()
+    while not stop.wait(heartbeat_seconds()):
+        beat()
+        connection.close()  # this thread's own connection; see the module docstring
+
+
+def _mine() -> dict:
+    """This process's fields: a forked child starts afresh rather than reporting its parent's."""
+    if _fields["pid"] != os.getpid():
+        _fields.clear()
+        _fields["pid"] = os.getpid()
+    return _fields

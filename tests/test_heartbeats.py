@@ -1,0 +1,92 @@
+"""Heartbeats and row claims: who holds a row, and whether that process still lives (CONTRACT14)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from classification.intake.submission import submit_image
+from classification.models import Classification, WorkerProcess
+from classification.serving import heartbeats
+from classification.serving.classify import classify_stored_images
+from ml.predictor import Predictor
+from tests.conftest import image_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_beat_records_this_process_and_live_counts_only_recent_beats(settings):
+    settings.CLASSIFIER = {**settings.CLASSIFIER, "HEARTBEAT_SECONDS": 10.0}
+    heartbeats.report(role="classify", runtime="onnxruntime")
+    mine = WorkerProcess.objects.get(hostname=socket.gethostname(), pid=os.getpid())
+    assert (mine.role, mine.runtime, mine.worker_id) == ("classify", "onnxruntime", heartbeats.worker_id())
+    stale = WorkerProcess.objects.create(hostname="other", pid=2, last_seen=timezone.now() - timedelta(seconds=31))
+    gone = WorkerProcess.objects.create(hostname="other", pid=3, last_seen=timezone.now() - timedelta(seconds=101))
+    WorkerProcess.objects.create(hostname="other", pid=4, role="training")
+
+    assert set(WorkerProcess.objects.live().values_list("pid", flat=True)) == {os.getpid(), 4}
+    assert list(WorkerProcess.objects.live(role="training").values_list("pid", flat=True)) == [4]
+    heartbeats.beat()
+    assert WorkerProcess.objects.filter(pk=stale.pk).exists()  # stale: not live, still shown
+    assert not WorkerProcess.objects.filter(pk=gone.pk).exists()  # silent for ten beats: forgotten
+
+
+def test_is_alive_asks_the_process_table_here_and_heartbeats_elsewhere():
+    here = socket.gethostname()
+    assert heartbeats.is_alive(heartbeats.worker_id())
+    assert not heartbeats.is_alive(f"{here}:{_dead_pid()}")  # killed a moment ago: dead, whatever it last said
+    assert not heartbeats.is_alive("")
+    WorkerProcess.objects.create(hostname="elsewhere", pid=7)
+    WorkerProcess.objects.create(hostname="elsewhere", pid=8, last_seen=timezone.now() - timedelta(minutes=5))
+    assert heartbeats.is_alive("elsewhere:7")
+    assert not heartbeats.is_alive("elsewhere:8")
+
+
+@pytest.fixture
+def predictor(tiny_bundle):
+    return Predictor.from_bundle(tiny_bundle)
+
+
+def test_a_task_claims_waiting_rows_and_rows_of_dead_processes_only(active_tiny_model, predictor):
+    here = socket.gethostname()
+    waiting, orphaned, held, done = (submit_image(data=image_bytes(color=(i, 0, 0)), original_name=f"{i}.jpg")
+                                     for i in range(4))
+    Classification.objects.filter(pk=orphaned.pk).update(status="running", worker=f"{here}:{_dead_pid()}")
+    Classification.objects.filter(pk=held.pk).update(status="running", worker=f"{here}:{os.getppid()}")
+    Classification.objects.filter(pk=done.pk).update(status="done", predicted_label="kept", worker="x:1")
+
+    classify_stored_images([waiting.pk, orphaned.pk, held.pk, done.pk], load_model=lambda: (predictor, active_tiny_model))
+
+    rows = {row.pk: row for row in Classification.objects.all()}
+    assert (rows[waiting.pk].status, rows[waiting.pk].worker) == ("done", heartbeats.worker_id())
+    assert (rows[orphaned.pk].status, rows[orphaned.pk].worker) == ("done", heartbeats.worker_id())
+    assert (rows[held.pk].status, rows[held.pk].worker) == ("running", f"{here}:{os.getppid()}")  # a live holder keeps it
+    assert (rows[done.pk].status, rows[done.pk].predicted_label) == ("done", "kept")
+
+
+def test_results_are_saved_only_for_rows_this_process_still_holds(active_tiny_model, predictor):
+    kept, taken = (submit_image(data=image_bytes(color=(i, 9, 0)), original_name=f"{i}.jpg") for i in range(2))
+    other = f"{socket.gethostname()}:{os.getppid()}"
+
+    def load_while_the_sweeper_takes_one_over():
+        Classification.objects.filter(pk=taken.pk).update(status="queued", worker="")
+        Classification.objects.filter(pk=taken.pk).update(status="running", worker=other)
+        return predictor, active_tiny_model
+
+    classify_stored_images([kept.pk, taken.pk], load_model=load_while_the_sweeper_takes_one_over)
+
+    assert Classification.objects.get(pk=kept.pk).status == "done"
+    taken_row = Classification.objects.get(pk=taken.pk)
+    assert (taken_row.status, taken_row.worker, taken_row.predicted_label) == ("running", other, "")
