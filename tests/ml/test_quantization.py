@@ -87,3 +87,16 @@ def test_failures_refuse_int8_with_a_reason_instead_of_raising(exported, tmp_pat
     empty = quantize_and_check(path, tmp_path / "int8.onnx", images[:0], labels[:0])
     assert empty == Int8Check(0, reason="no validation images stored with this version")
 
+
+
+def test_the_validation_split_kept_with_a_bundle_is_capped_by_a_seeded_sample(tmp_path, monkeypatch):
+    from ml import bundle
+
+    monkeypatch.setattr(bundle, "VALIDATION_KEPT", 5)
+    pixels = np.arange(8, dtype=np.uint8).repeat(12).reshape(8, 2, 2, 3)
+    labels = np.arange(8) % 3
+    path = bundle.write_validation(tmp_path, pixels, labels, seed=1)
+    kept_pixels, kept_labels = bundle.read_validation(path)
+    assert len(kept_labels) == 5 and kept_pixels.dtype == np.uint8
+    assert all(labels[row[0, 0, 0]] == label for row, label in zip(kept_pixels, kept_labels))  # still aligned
+    assert bundle.write_validation(tmp_path / "again", pixels, labels[:0]) is None
