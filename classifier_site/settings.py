@@ -80,6 +80,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "classification.web.context_processors.active_model",
             ],
+            # Labels, confidences and times shown one way on every page, the admin's included.
+            "builtins": ["classification.web.presentation"],
         },
     },
 ]
@@ -229,6 +231,8 @@ CLASSIFIER = {
     # Webcam sockets: frames a client may have queued at once, and a frame's byte limit.
     "WEBCAM_MAX_IN_FLIGHT": env.int("CLASSIFIER_WEBCAM_MAX_IN_FLIGHT", default=2),
     "WEBCAM_MAX_FRAME_BYTES": env.int("CLASSIFIER_WEBCAM_MAX_FRAME_BYTES", default=2 * 1024 * 1024),
+    # A frame with no result after this long gives its in-flight slot back (a lost push must not block a socket).
+    "WEBCAM_FRAME_TIMEOUT_SECONDS": env.float("CLASSIFIER_WEBCAM_FRAME_TIMEOUT_SECONDS", default=60.0),
     # Rate limits per signed-in user, or per address: files through the upload form, webcam frames.
     "UPLOAD_RATE": env("CLASSIFIER_UPLOAD_RATE", default="120/min"),
     "WEBCAM_FRAME_RATE": env("CLASSIFIER_WEBCAM_FRAME_RATE", default="30/min"),

@@ -14,6 +14,15 @@ def dated_path(prefix: str, extension: str) -> str:
     return f"{prefix}/{timezone.now():%Y/%m/%d}/{uuid.uuid4().hex}.{extension}"
 
 
+# What people read for the classes the demo model and the old notebooks use; any other class
+# reads as its name with spaces (``default_display_name``).
+DEFAULT_DISPLAY_NAMES = {"human": "Human", "no_human": "No human", "uber_eats": "Uber Eats courier"}
+
+
+def default_display_name(label: str) -> str:
+    return DEFAULT_DISPLAY_NAMES.get(label) or label.replace("_", " ").strip().capitalize() or label
+
+
 def artifact_upload_path(instance: "ModelVersion", filename: str) -> str:
     return f"models/{uuid.uuid4().hex}/{filename}"
 
@@ -33,6 +42,10 @@ class ModelVersion(models.Model):
     preprocessing = models.CharField(max_length=20, choices=list(PREPROCESSING_MODES.items()))
     artifact = models.FileField(upload_to=artifact_upload_path, max_length=300)
     artifact_sha256 = models.CharField(max_length=64, db_index=True)
+    display_names = models.JSONField(
+        default=dict, blank=True,
+        help_text="Class name → the name people read (pages, cards, bars); fixed once the version is activated.",
+    )
     metrics = models.JSONField(default=dict, blank=True)
     temperature = models.FloatField(
         default=1.0, help_text="Calibration: logits are divided by it before the softmax (fitted on validation data)."
@@ -43,6 +56,9 @@ class ModelVersion(models.Model):
     description = models.TextField(blank=True, help_text="Origin and training data, shown in the UI.")
     is_demo = models.BooleanField(default=False)
     is_active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(
+        null=True, blank=True, help_text="First activation: from then on what it is (classes, file, inputs) is fixed."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -55,6 +71,22 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.architecture}, #{self.pk})"
+
+    def save(self, *args, **kwargs):
+        """Every class gets a stored display name (the default unless one was given)."""
+        names = dict(self.display_names or {})
+        for label in self.class_names or []:
+            names[label] = (names.get(label) or "").strip() or default_display_name(label)
+        self.display_names = names
+        super().save(*args, **kwargs)
+
+    @property
+    def is_fixed(self) -> bool:
+        """Once activated, results were read with its classes and inputs: they may no longer change."""
+        return self.is_active or self.activated_at is not None
+
+    def display_name(self, label: str) -> str:
+        return (self.display_names or {}).get(label) or default_display_name(label)
 
     @property
     def sample_accuracy(self) -> float | None:

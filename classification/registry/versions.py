@@ -16,6 +16,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from classification.models import ModelVersion
 from classification.registry.artifacts import sha256_of, verify_artifact
@@ -89,7 +90,8 @@ def activate(version: ModelVersion) -> ModelVersion:
             is_active=False
         )
         ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
-    version.is_active = True
+        ModelVersion.objects.filter(pk=version.pk, activated_at=None).update(activated_at=timezone.now())
+    version.refresh_from_db(fields=["is_active", "activated_at"])
     return version
 
 
