@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('classification', '0016_display_names'),
+        ('classification', '0017_training_claims'),
     ]
 
     operations = [
