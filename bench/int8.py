@@ -32,6 +32,7 @@ from bench.common import (
 PRESETS = ("basic_cnn", "mobilenet_v2", "vgg16")
 BATCHES = (1, 16)
 CLASSES = ["human", "no_human", "uber_eats"]
+CHECKED = ("agreement", "fp32_accuracy", "int8_accuracy")
 
 
 def main() -> None:
@@ -66,8 +67,8 @@ def main() -> None:
         for batch in BATCHES:
             t = result["ms_per_image"].get(str(batch), {})
             rows.append([name, batch, t.get("fp32", float("nan")), t.get("int8", float("nan")),
-                         t.get("int8_over_fp32", float("nan")), result["agreement"], result["fp32_accuracy"],
-                         result["int8_accuracy"], result["error"] or _rule(result["accepted"])])
+                         t.get("int8_over_fp32", float("nan")), *(_dash(result[key]) for key in CHECKED),
+                         result["error"] or _rule(result["accepted"])])
     table = print_table(
         f"int8 vs float (ONNX Runtime), ms per image ({args.size}×{args.size}, {threads} cores shared with other "
         f"work, {image_source})",
@@ -115,6 +116,10 @@ def measure(name, model, metadata, images, threads, budget) -> dict:
             print(f"   batch {size}: " + ", ".join(f"{k} {v:.3f}" for k, v in result["ms_per_image"][str(size)].items()),
                   flush=True)
     return result
+
+
+def _dash(value):
+    return "–" if value is None else value
 
 
 def _rule(accepted: bool | None) -> str:
