@@ -14,11 +14,15 @@ waits in each queue.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import redis
 from django.conf import settings
 
 from classifier_site.celery import app
@@ -191,8 +195,6 @@ def queue_depths() -> dict[str, int]:
     """Messages waiting per Celery queue (Redis broker only; the fallback has no cheap count)."""
     if not settings.REDIS_URL:
         return {}
-    import redis
-
     client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
     return {queue.name: int(client.llen(queue.name)) for queue in settings.CELERY_TASK_QUEUES}
 
@@ -232,18 +234,16 @@ def deliveries(task_name: str, queue: str | None = None) -> Deliveries | None:
     return None
 
 
-_PRIORITY_SEPARATOR = "\x06\x16"  # kombu's Redis transport: queue + separator + priority names the other lists
-_PRIORITIES = (3, 6, 9)
+# kombu's Redis transport keeps one list per priority: the queue's name, then "\x06\x16" + priority for 3, 6, 9.
+_PRIORITY_LISTS = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
 def _redis_deliveries(task_name: str, queue: str) -> Deliveries:
-    import redis
-
     options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
     client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=10)
     held = _redis_held(client, options, task_name, queue)
     waiting: set[Any] = set()
-    for key in [queue, *(f"{queue}{_PRIORITY_SEPARATOR}{priority}" for priority in _PRIORITIES)]:
+    for key in [queue + suffix for suffix in _PRIORITY_LISTS]:
         for start in range(0, int(client.llen(key)), 1000):  # in slices: a long backlog never blocks Redis
             for raw in client.lrange(key, start, start + 999):
                 argument = _first_argument(_loads(raw), task_name)
@@ -268,34 +268,26 @@ def _redis_held(client, options: dict, task_name: str, queue: str) -> dict[Any, 
 
 
 def _filesystem_deliveries(task_name: str, queue: str) -> Deliveries:
-    from pathlib import Path
-
     folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
     waiting = set()
     for path in folder.glob(f"*.{queue}.msg"):
         try:
-            argument = _first_argument(_loads(path.read_bytes()), task_name)
+            waiting.add(_first_argument(_loads(path.read_bytes()), task_name))
         except OSError:  # taken meanwhile
             continue
-        if argument is not None:
-            waiting.add(argument)
+    waiting.discard(None)
     return Deliveries(waiting, {})
 
 
 def _loads(raw: bytes) -> Any:
-    import json
-
     try:
         return json.loads(raw)
-    except ValueError:
+    except ValueError:  # not a message of ours
         return None
 
 
 def _first_argument(message: Any, task_name: str) -> Any:
     """The first positional argument of a ``task_name`` message as the broker stores it (protocol 2), else None."""
-    import base64
-    import json
-
     if not isinstance(message, dict) or (message.get("headers") or {}).get("task") != task_name:
         return None
     body = message.get("body", "")
