@@ -338,6 +338,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI served from our own static files: works offline and under the CSP.
     "SWAGGER_UI_DIST": "SIDECAR",
+    # No deep links: they put a link inside each operation's button (nested controls, axe's nested-interactive).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False, "persistAuthorization": True},
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
