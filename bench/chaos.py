@@ -186,7 +186,7 @@ def summarize(args, tally: Tally, rows: dict, finishes: dict[int, int], faults: 
         if row["status"] == "failed":
             failed_reasons[row["error_message"][:120]] = failed_reasons.get(row["error_message"][:120], 0) + 1
     server_errors = {kind: tally.server_errors(kind) for kind in KINDS}
-    worst_recovery = max((seconds for _, seconds in recoveries), default=0.0)
+    worst_recovery = max((seconds for _, seconds, _ in recoveries), default=0.0)
     return {
         "settings": {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()},
         "load_seconds": load_ended - began,
@@ -200,11 +200,12 @@ def summarize(args, tally: Tally, rows: dict, finishes: dict[int, int], faults: 
         "rows_unfinished": sum(row["status"] not in ("done", "failed") for row in rows.values()),
         "finished_twice": sorted(pk for pk, count in finishes.items() if count > 1),
         "pushed_twice": sorted(public_id for public_id, count in tally.pushes.items() if count > 1),
+        "webcam_results_pushed": len(accepted["webcam"] & set(tally.pushes)),
         "server_errors": server_errors | {"total": sum(server_errors.values())},
         "outcomes": {kind: dict(tally.statuses.get(kind, {})) for kind in KINDS},
         "client_errors": {kind: dict(tally.errors.get(kind, {})) for kind in KINDS},
-        "recoveries": [{"kind": fault.kind, "at_s": fault.at - began, "detail": fault.detail, "recovered_s": seconds}
-                       for fault, seconds in recoveries],
+        "recoveries": [{"kind": fault.kind, "at_s": fault.at - began, "detail": fault.detail, "recovered_s": seconds,
+                        "recovered": recovered} for fault, seconds, recovered in recoveries],
         "longest_recovery_s": worst_recovery,
         "longest_wait_s": max(waits, default=0.0),
         "wait_p50_s": percentile(waits, 50),
@@ -216,13 +217,15 @@ def summarize(args, tally: Tally, rows: dict, finishes: dict[int, int], faults: 
 
 
 def recovery_times(faults: FaultInjector, rows, end: float) -> list[tuple]:
-    """Per fault, seconds until an image uploaded after it finished (``end`` minus the fault when none did)."""
-    done = sorted((row["created_at"].timestamp(), row["finished_at"].timestamp())
-                  for row in rows if row["status"] == "done")
+    """Per fault: (fault, seconds until an image uploaded after it finished, whether one did).
+
+    When none did, the seconds run to ``end`` (the end of the drain).
+    """
+    done = [(row["created_at"].timestamp(), row["finished_at"].timestamp()) for row in rows if row["status"] == "done"]
     result = []
     for fault in faults.faults:
         after = [finished for created, finished in done if created > fault.at]
-        result.append((fault, (min(after) if after else end) - fault.at))
+        result.append((fault, (min(after) if after else end) - fault.at, bool(after)))
     return result
 
 
@@ -241,6 +244,8 @@ def report(summary: dict) -> tuple[str, dict]:
           summary["finished"], summary["failed"], lost, twice, errors, recovery, summary["longest_wait_s"],
           summary["wait_p50_s"]]],
     )
+    print(f"  webcam frames whose result was pushed to their socket: {summary['webcam_results_pushed']}"
+          f" of {accepted['webcam']}; images failed: {summary['failed']} {summary['failed_reasons'] or ''}")
     for name, met in targets.items():
         print(f"  {name}: {'met' if met else 'NOT met'}")
     return table, targets
