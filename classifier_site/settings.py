@@ -233,6 +233,10 @@ CLASSIFIER = {
     # Every worker process beats this often (classification.serving.heartbeats); one silent for three
     # beats counts as dead (readiness, metrics, the sweeper), and its row is deleted after ten.
     "HEARTBEAT_SECONDS": env.float("CLASSIFIER_HEARTBEAT_SECONDS", default=10.0),
+    # The longest a training run may take (the training task's time limit). Redis hands an unacknowledged
+    # message out again after its visibility timeout, which is kept above this (below), so a long run is
+    # never delivered, and trained, a second time.
+    "TRAINING_MAX_SECONDS": env.int("CLASSIFIER_TRAINING_MAX_SECONDS", default=6 * 3600),
     # How often Celery beat runs the sweeper (one beat per deployment; `make run` embeds it in the training worker).
     "SWEEP_INTERVAL_SECONDS": env.float("CLASSIFIER_SWEEP_INTERVAL_SECONDS", default=60.0),
     # Webcam sockets: frames a client may have queued at once, and a frame's byte limit.
@@ -276,6 +280,10 @@ CLASSIFIER = {
     # The address people open the site at, for links in alerts (e.g. https://classifier.example.com).
     "SITE_URL": env("CLASSIFIER_SITE_URL", default="").rstrip("/"),
 }
+
+if REDIS_URL:
+    # Above the longest allowed training run, with a margin for the time limit to act and the worker to ack.
+    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = CLASSIFIER["TRAINING_MAX_SECONDS"] + 1800
 
 # Alert e-mails go through Django's mail backend: an smtp://user:password@host:587/?tls=True URL in
 # production; the default prints them on the console.

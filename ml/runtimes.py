@@ -19,6 +19,8 @@ from ml.calibration import apply_temperature
 
 TENSORFLOW = "tensorflow"
 ONNXRUNTIME = "onnxruntime"
+#: The int8 graph of a version (:mod:`ml.quantization`), run by ONNX Runtime; served under "auto" once accepted.
+ONNXRUNTIME_INT8 = "onnxruntime-int8"
 RUNTIMES = (TENSORFLOW, ONNXRUNTIME)
 #: "auto" serves with the fastest runtime that matches Keras; a runtime's name asks for it alone.
 RUNTIME_CHOICES = ("auto", *RUNTIMES)
@@ -56,8 +58,10 @@ class OnnxRuntime:
 
     name = ONNXRUNTIME
 
-    def __init__(self, path: str | Path, threads: int | None = None):
+    def __init__(self, path: str | Path, threads: int | None = None, name: str = ONNXRUNTIME):
         import onnxruntime
+
+        self.name = name
 
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -70,6 +74,10 @@ class OnnxRuntime:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
+
+    @property
+    def input_name(self) -> str:
+        return self._input
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self._session.run(None, {self._input: np.ascontiguousarray(batch, dtype=np.float32)})[0]

@@ -46,14 +46,20 @@ class ModelVersionForm(forms.ModelForm):
 class ModelVersionAdmin(BoundedFilters, admin.ModelAdmin):
     form = ModelVersionForm
     list_display = (
-        "id", "name", "architecture", "input_size", "sample_accuracy", "test_accuracy", "test_ece", "is_active",
-        "is_demo", "created_at",
+        "id", "name", "architecture", "input_size", "sample_accuracy", "test_accuracy", "test_ece", "int8_decision",
+        "is_active", "is_demo", "created_at",
     )
     list_filter = ("is_active", "is_demo", "architecture")
     actions = ["activate_version"]
-    readonly_fields = ("artifact_sha256", "temperature", "created_at", "is_active", "activated_at", "reports",
-                       "metrics_table")
-    exclude = ("report_files", "metrics")
+    readonly_fields = ("artifact_sha256", "temperature", "created_at", "is_active", "activated_at", "int8",
+                       "int8_sha256", "reports", "metrics_table")
+    # The int8 decision is the registry task's to make (classification.registry.quantizing), shown as one line.
+    exclude = ("report_files", "metrics", "int8_decision", "int8_reason", "int8_images", "int8_fp32_accuracy",
+               "int8_accuracy", "int8_agreement", "int8_artifact")
+
+    @admin.display(description="int8 runtime")
+    def int8(self, version: ModelVersion) -> str:
+        return version.int8_summary()
 
     def get_readonly_fields(self, request, obj=None):
         fixed = FIXED_ONCE_ACTIVATED if obj is not None and obj.is_fixed else ()

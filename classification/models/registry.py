@@ -35,6 +35,10 @@ class ModelVersion(models.Model):
     transaction (see ``classification.registry.versions.activate``).
     """
 
+    class Int8Decision(models.TextChoices):
+        SERVED = "served", "int8 serves"
+        REFUSED = "refused", "float serves (int8 refused)"
+
     name = models.CharField(max_length=200)
     architecture = models.CharField(max_length=100)
     class_names = models.JSONField(help_text="Class names in the order of the model's outputs.")
@@ -50,6 +54,21 @@ class ModelVersion(models.Model):
     temperature = models.FloatField(
         default=1.0, help_text="Calibration: logits are divided by it before the softmax (fitted on validation data)."
     )
+    # int8 (ml.quantization): made from the checked ONNX export when the version is compiled, stored
+    # beside the model, and served only when it passed its check on the version's validation split.
+    int8_decision = models.CharField(
+        max_length=10, choices=Int8Decision.choices, blank=True, default="",
+        help_text="Whether the int8 graph serves; empty until the version is compiled.",
+    )
+    int8_reason = models.CharField(max_length=300, blank=True, help_text="Why int8 was refused, if it was.")
+    int8_images = models.PositiveIntegerField(default=0, help_text="Validation images int8 was checked on.")
+    int8_fp32_accuracy = models.FloatField(null=True, blank=True, help_text="Float graph's accuracy on them.")
+    int8_accuracy = models.FloatField(null=True, blank=True, help_text="int8 graph's accuracy on them.")
+    int8_agreement = models.FloatField(
+        null=True, blank=True, help_text="Share of them on which int8 and float give the same top-1 label."
+    )
+    int8_artifact = models.FileField(upload_to=artifact_upload_path, max_length=300, blank=True)
+    int8_sha256 = models.CharField(max_length=64, blank=True)
     report_files = models.JSONField(
         default=dict, blank=True, help_text="Report name → storage path: curves, confusion matrices, JSON, text."
     )
@@ -87,6 +106,16 @@ class ModelVersion(models.Model):
 
     def display_name(self, label: str) -> str:
         return (self.display_names or {}).get(label) or default_display_name(label)
+
+    def int8_summary(self) -> str:
+        """One line for logs and the admin: the int8 decision and its numbers."""
+        if not self.int8_decision:
+            return "not compiled yet"
+        if self.int8_accuracy is None:
+            return f"{self.get_int8_decision_display()}: {self.int8_reason}"
+        numbers = (f"accuracy {100 * self.int8_fp32_accuracy:.1f} % float, {100 * self.int8_accuracy:.1f} % int8, "
+                   f"top-1 agreement {100 * self.int8_agreement:.1f} % on {self.int8_images} validation images")
+        return f"{self.get_int8_decision_display()} ({numbers}{'; ' + self.int8_reason if self.int8_reason else ''})"
 
     @property
     def sample_accuracy(self) -> float | None:

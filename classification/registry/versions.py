@@ -23,7 +23,8 @@ from classification.registry.artifacts import sha256_of, verify_artifact
 from ml.bundle import METADATA_FILENAME, MODEL_FILENAME, BundleError, BundleMetadata, read_metadata
 
 
-REPORT_SUFFIXES = (".png", ".json", ".txt", ".md")
+#: Files kept beside a version; ``.npz`` is its validation split (:func:`ml.bundle.write_validation`).
+REPORT_SUFFIXES = (".png", ".json", ".txt", ".md", ".npz")
 
 
 def create_version(
