@@ -46,8 +46,8 @@ def train_model(training_run_id: int) -> None:
 
 @shared_task(name=queueing.REQUEUE_STUCK, ignore_result=True)
 def requeue_stuck() -> dict:
-    """Run by beat: queue again what a lost message or a dead worker left behind; mark training runs
-    whose process died as interrupted."""
+    """Run by beat every SWEEP_INTERVAL_SECONDS on the sweeper's queue: queue again what a lost message
+    or a dead worker left behind; mark training runs whose process died as interrupted."""
     return {**recovery.requeue_stuck(), "interrupted_runs": runs.interrupt_abandoned()}
 
 
@@ -85,3 +85,5 @@ def _start_process(**_kwargs) -> None:
         process_model.load_at_process_start()
     elif queueing.this_worker_trains():
         heartbeats.start_heartbeat(WorkerProcess.Role.TRAINING)
+    elif queueing.this_worker_sweeps():
+        heartbeats.start_heartbeat(WorkerProcess.Role.SWEEPER)

@@ -204,8 +204,14 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="classify")
 CELERY_TRAINING_QUEUE = env("CELERY_TRAINING_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-training")
 # Alert deliveries (webhooks, e-mail) wait on other people's servers: their own queue and worker.
 CELERY_ALERTS_QUEUE = env("CELERY_ALERTS_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-alerts")
+# The sweeper (and other housekeeping) has its own queue and a one-process worker running beat, so it is
+# never stuck behind the classify backlog it checks.
+CELERY_SWEEPER_QUEUE = env("CELERY_SWEEPER_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-sweeper")
 # All declared: a bare `celery worker` serves them all; `make run` starts one worker per queue.
-CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(CELERY_TRAINING_QUEUE), Queue(CELERY_ALERTS_QUEUE))
+CELERY_TASK_QUEUES = (
+    Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(CELERY_TRAINING_QUEUE), Queue(CELERY_ALERTS_QUEUE),
+    Queue(CELERY_SWEEPER_QUEUE),
+)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -227,8 +233,10 @@ CLASSIFIER = {
     "THUMBNAIL_SIZE": 256,
     # Results whose (calibrated) confidence is below this are marked uncertain and lead the review queue.
     "UNCERTAIN_BELOW": env.float("CLASSIFIER_UNCERTAIN_BELOW", default=0.6),
-    # The sweeper re-queues classifications queued or running longer than this, up to MAX_ATTEMPTS times.
-    "STUCK_AFTER_SECONDS": env.int("CLASSIFIER_STUCK_AFTER_SECONDS", default=300),
+    # The sweeper (classification.serving.recovery) queues again, up to MAX_ATTEMPTS times, a running row whose
+    # worker process is dead, and a row queued longer than this whose message is in neither the broker's queue
+    # nor a live worker's hands (a long backlog is only waiting: it is left alone).
+    "STUCK_AFTER_SECONDS": env.int("CLASSIFIER_STUCK_AFTER_SECONDS", default=60),
     "MAX_ATTEMPTS": env.int("CLASSIFIER_MAX_ATTEMPTS", default=3),
     # Every worker process beats this often (classification.serving.heartbeats); one silent for three
     # beats counts as dead (readiness, metrics, the sweeper), and its row is deleted after ten.
@@ -237,8 +245,8 @@ CLASSIFIER = {
     # message out again after its visibility timeout, which is kept above this (below), so a long run is
     # never delivered, and trained, a second time.
     "TRAINING_MAX_SECONDS": env.int("CLASSIFIER_TRAINING_MAX_SECONDS", default=6 * 3600),
-    # How often Celery beat runs the sweeper (one beat per deployment; `make run` embeds it in the training worker).
-    "SWEEP_INTERVAL_SECONDS": env.float("CLASSIFIER_SWEEP_INTERVAL_SECONDS", default=60.0),
+    # How often Celery beat runs the sweeper (one beat per deployment: the sweeper worker's, `-B`).
+    "SWEEP_INTERVAL_SECONDS": env.float("CLASSIFIER_SWEEP_INTERVAL_SECONDS", default=15.0),
     # Webcam sockets: frames a client may have queued at once, and a frame's byte limit.
     "WEBCAM_MAX_IN_FLIGHT": env.int("CLASSIFIER_WEBCAM_MAX_IN_FLIGHT", default=2),
     "WEBCAM_MAX_FRAME_BYTES": env.int("CLASSIFIER_WEBCAM_MAX_FRAME_BYTES", default=2 * 1024 * 1024),
