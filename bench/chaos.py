@@ -58,8 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--fault-gap", type=float, default=20.0, help="seconds between faults (± half)")
     parser.add_argument("--drain", type=float, default=300.0, help="longest wait for the last images to finish")
     parser.add_argument("--concurrency", type=int, default=2, help="pool processes of the classify worker")
-    parser.add_argument("--sweep-interval", type=float, default=10.0, help="CLASSIFIER_SWEEP_INTERVAL_SECONDS")
-    parser.add_argument("--stuck-after", type=int, default=30, help="CLASSIFIER_STUCK_AFTER_SECONDS")
+    parser.add_argument("--sweep-interval", type=float, help="CLASSIFIER_SWEEP_INTERVAL_SECONDS (default: the service's)")
+    parser.add_argument("--stuck-after", type=int, help="CLASSIFIER_STUCK_AFTER_SECONDS (default: the service's)")
     parser.add_argument("--bundle", type=Path, help="model bundle (default: the demo model)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results-name", default="chaos")
@@ -68,22 +68,25 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def service_env(args, redis: PrivateRedis) -> dict[str, str]:
-    return {
+    env = {
         "REDIS_URL": redis.url,
-        "CLASSIFIER_SWEEP_INTERVAL_SECONDS": str(args.sweep_interval),
-        "CLASSIFIER_STUCK_AFTER_SECONDS": str(args.stuck_after),
         # Every client comes from 127.0.0.1 and signs in as one of a few users: the service's own limits
         # would refuse the load itself.
         "API_THROTTLE_USER": "1000000/min",
         "API_THROTTLE_UPLOADS": "1000000/min",
     }
+    if args.sweep_interval is not None:
+        env["CLASSIFIER_SWEEP_INTERVAL_SECONDS"] = str(args.sweep_interval)
+    if args.stuck_after is not None:
+        env["CLASSIFIER_STUCK_AFTER_SECONDS"] = str(args.stuck_after)
+    return env
 
 
 def start_sweeper(stack: Stack):
-    """The worker that runs beat, and so the sweeper, as scripts/run.sh starts it."""
+    """The sweeper's worker, running beat, as scripts/run.sh starts it (its own queue, one process)."""
     return stack.start_worker(
-        log_name="sweeper", hostname=f"sweeper-{stack.id}@%h", queues=stack.env["CELERY_QUEUE"] + "-training",
-        extra_args=["--max-tasks-per-child=1", "-B", f"--schedule={stack.var_dir / 'celerybeat-schedule'}"],
+        log_name="sweeper", hostname=f"sweeper-{stack.id}@%h", queues=stack.env["CELERY_QUEUE"] + "-sweeper",
+        pool="solo", extra_args=["-B", f"--schedule={stack.var_dir / 'celerybeat-schedule'}"],
     )
 
 
