@@ -96,6 +96,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABAS
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE, "timeout": 10, "max_idle": 300,
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The same backend, reconnecting when the server dropped a connection between two uses (a restart,
+    # pg_terminate_backend) instead of failing the request or task that next used it.
+    DATABASES["default"]["ENGINE"] = "classifier_site.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes write (web, workers, the capture service): a transaction takes the write lock
     # when it begins, waiting for it, instead of failing when it cannot upgrade a read lock later.
@@ -153,7 +157,8 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels-redis, waiting out a Redis restart instead of closing every socket (classifier_site/channel_layer.py).
+            "BACKEND": "classifier_site.channel_layer.TolerantRedisChannelLayer",
             # channels-redis blocks 5 s in BZPOPMIN waiting for messages and redis-py 8 reads with a
             # 5 s timeout by default: without a longer read timeout an idle socket (a webcam page
             # between two frames 10 s apart) has its receive time out and is closed (1011).
@@ -165,10 +170,12 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Answers as an empty cache while Redis restarts (classifier_site/cache.py).
+            "BACKEND": "classifier_site.cache.TolerantRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("CACHE_PREFIX", default="classifier"),
-            "OPTIONS": {"pool_class": "classifier_site.cache.SharedConnectionPool"},
+            "OPTIONS": {"pool_class": "classifier_site.cache.SharedConnectionPool",
+                        "socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }
 else:
@@ -354,6 +361,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI served from our own static files: works offline and under the CSP.
     "SWAGGER_UI_DIST": "SIDECAR",
+    # No deep links: they put a link inside each operation's button (nested controls, axe's nested-interactive).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False, "persistAuthorization": True},
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
