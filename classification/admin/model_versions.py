@@ -22,12 +22,25 @@ from ml.bundle import BundleError
 class ModelVersionAdmin(BoundedFilters, admin.ModelAdmin):
     list_display = (
         "id", "name", "architecture", "input_size", "sample_accuracy", "test_accuracy", "test_ece", "is_active",
-        "is_demo", "created_at",
+        "is_demo", "compiled", "load_error", "created_at",
     )
     list_filter = ("is_active", "is_demo", "architecture")
     actions = ["activate_version"]
-    readonly_fields = ("artifact_sha256", "temperature", "created_at", "is_active", "reports", "metrics_table")
+    readonly_fields = (
+        "artifact_sha256", "temperature", "created_at", "is_active", "compiled", "onnx_artifact", "onnx_sha256",
+        "onnx_max_difference", "onnx_error", "compiled_at", "load_error", "load_failed_at", "load_failures",
+        "reports", "metrics_table",
+    )
     exclude = ("report_files", "metrics")
+
+    @admin.display(description="compiled (ONNX)")
+    def compiled(self, version: ModelVersion) -> str:
+        """What serving processes load: the checked export, or why Keras serves it instead."""
+        if version.compiled_at is None:
+            return "not yet (queued for the registry task; Keras serves it meanwhile)"
+        if version.onnx_error:
+            return f"no: {version.onnx_error} (Keras serves it)"
+        return f"yes, max difference from Keras {version.onnx_max_difference:.1e}"
 
     @admin.display(description="accuracy on samples")
     def sample_accuracy(self, version: ModelVersion):
