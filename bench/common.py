@@ -223,14 +223,15 @@ def machine() -> dict[str, Any]:
     }
 
 
-def write_results(name: str, results: dict[str, Any], tables: Sequence[str] = ()) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
+def write_results(name: str, results: dict[str, Any], tables: Sequence[str] = (), directory: Path | None = None) -> Path:
+    directory = directory or RESULTS_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
     machine_now = {**MACHINE, "load_average_at_end": os.getloadavg()}
     payload = {"benchmark": name, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine_now, **results}
     payload["tables_markdown"] = list(tables)
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    print(f"Results written to {path.relative_to(REPO_DIR)}")
+    print(f"Results written to {path.relative_to(REPO_DIR) if path.is_relative_to(REPO_DIR) else path}")
     return path
 
 

@@ -14,6 +14,7 @@ that knows Celery; nothing else imports this one (the worker finds it).
 
 from celery import shared_task
 from celery.signals import worker_init, worker_process_init
+from django.conf import settings
 
 from classification import queueing
 from classification.alerts import delivery
@@ -22,7 +23,7 @@ from classification.privacy import retention
 from classification.registry import compiling
 from classification.models import WorkerProcess
 from classification.serving import batching, classify, heartbeats, process_model, recovery
-from classification.training import execution
+from classification.training import execution, runs
 from ml.predictor import limit_tensorflow_threads, threads_per_process
 
 
@@ -37,9 +38,13 @@ def classify_image(classification_id: int) -> None:
         recording.record_results(rows)
 
 
-@shared_task(name=queueing.TRAIN_MODEL, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(
+    name=queueing.TRAIN_MODEL, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+    soft_time_limit=settings.CLASSIFIER["TRAINING_MAX_SECONDS"], time_limit=settings.CLASSIFIER["TRAINING_MAX_SECONDS"] + 300,
+)
 def train_model(training_run_id: int) -> None:
-    """Runs on the training queue, never beside classifications."""
+    """Runs on the training queue, never beside classifications; ends (failed) past TRAINING_MAX_SECONDS,
+    below the broker's visibility timeout, so its message is never handed out twice."""
     execution.run_training(training_run_id)
 
 
@@ -51,8 +56,9 @@ def compile_model_version(version_id: int) -> None:
 
 @shared_task(name=queueing.REQUEUE_STUCK, ignore_result=True)
 def requeue_stuck() -> dict:
-    """Run by beat every minute: queue again what a lost message or a dead worker left behind."""
-    return recovery.requeue_stuck()
+    """Run by beat: queue again what a lost message or a dead worker left behind; mark training runs
+    whose process died as interrupted."""
+    return {**recovery.requeue_stuck(), "interrupted_runs": runs.interrupt_abandoned()}
 
 
 @shared_task(name=queueing.DELETE_EXPIRED, ignore_result=True)

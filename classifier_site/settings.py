@@ -80,6 +80,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "classification.web.context_processors.active_model",
             ],
+            # Labels, confidences and times shown one way on every page, the admin's included.
+            "builtins": ["classification.web.presentation"],
         },
     },
 ]
@@ -230,11 +232,17 @@ CLASSIFIER = {
     # A model version that fails to load is tried again after this long, doubling up to the maximum.
     "LOAD_RETRY_SECONDS": env.float("CLASSIFIER_LOAD_RETRY_SECONDS", default=10.0),
     "LOAD_RETRY_MAX_SECONDS": env.float("CLASSIFIER_LOAD_RETRY_MAX_SECONDS", default=600.0),
+    # The longest a training run may take (the training task's time limit). Redis hands an unacknowledged
+    # message out again after its visibility timeout, which is kept above this (below), so a long run is
+    # never delivered, and trained, a second time.
+    "TRAINING_MAX_SECONDS": env.int("CLASSIFIER_TRAINING_MAX_SECONDS", default=6 * 3600),
     # How often Celery beat runs the sweeper (one beat per deployment; `make run` embeds it in the training worker).
     "SWEEP_INTERVAL_SECONDS": env.float("CLASSIFIER_SWEEP_INTERVAL_SECONDS", default=60.0),
     # Webcam sockets: frames a client may have queued at once, and a frame's byte limit.
     "WEBCAM_MAX_IN_FLIGHT": env.int("CLASSIFIER_WEBCAM_MAX_IN_FLIGHT", default=2),
     "WEBCAM_MAX_FRAME_BYTES": env.int("CLASSIFIER_WEBCAM_MAX_FRAME_BYTES", default=2 * 1024 * 1024),
+    # A frame with no result after this long gives its in-flight slot back (a lost push must not block a socket).
+    "WEBCAM_FRAME_TIMEOUT_SECONDS": env.float("CLASSIFIER_WEBCAM_FRAME_TIMEOUT_SECONDS", default=60.0),
     # Rate limits per signed-in user, or per address: files through the upload form, webcam frames.
     "UPLOAD_RATE": env("CLASSIFIER_UPLOAD_RATE", default="120/min"),
     "WEBCAM_FRAME_RATE": env("CLASSIFIER_WEBCAM_FRAME_RATE", default="30/min"),
@@ -271,6 +279,10 @@ CLASSIFIER = {
     # The address people open the site at, for links in alerts (e.g. https://classifier.example.com).
     "SITE_URL": env("CLASSIFIER_SITE_URL", default="").rstrip("/"),
 }
+
+if REDIS_URL:
+    # Above the longest allowed training run, with a margin for the time limit to act and the worker to ack.
+    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = CLASSIFIER["TRAINING_MAX_SECONDS"] + 1800
 
 # Alert e-mails go through Django's mail backend: an smtp://user:password@host:587/?tls=True URL in
 # production; the default prints them on the console.

@@ -14,10 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ml.preprocessing import PREPROCESSING_MODES
 
 MODEL_FILENAME = "model.keras"
 METADATA_FILENAME = "metadata.json"
+#: The validation split's decoded pixels and labels, beside the model: what int8 is calibrated and checked on.
+VALIDATION_FILENAME = "validation.npz"
+#: At most this many validation images are kept (a seeded sample beyond it): 500 at 224 px are about 40 MB.
+VALIDATION_KEPT = 500
 FORMAT_VERSION = 1
 
 
@@ -92,3 +98,26 @@ def save_bundle(model: Any, metadata: BundleMetadata, directory: str | Path) -> 
     model.save(directory / MODEL_FILENAME)
     write_metadata(metadata, directory)
     return directory
+
+
+def write_validation(directory: str | Path, pixels: np.ndarray, labels: np.ndarray, seed: int = 0) -> Path | None:
+    """Keep the validation split (uint8 pixels, class indices) with the bundle; None when it is empty.
+
+    Training tuned early stopping and the temperature on these images; they
+    are the version's own yardstick, kept so that later checks (int8,
+    :mod:`ml.quantization`) need neither the dataset nor its split again.
+    """
+    if not len(labels):
+        return None
+    if len(labels) > VALIDATION_KEPT:
+        keep = np.sort(np.random.default_rng(seed).choice(len(labels), VALIDATION_KEPT, replace=False))
+        pixels, labels = pixels[keep], labels[keep]
+    path = Path(directory) / VALIDATION_FILENAME
+    np.savez_compressed(path, pixels=np.asarray(pixels, dtype=np.uint8), labels=np.asarray(labels, dtype=np.int64))
+    return path
+
+
+def read_validation(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels and labels :func:`write_validation` kept."""
+    with np.load(path, allow_pickle=False) as data:
+        return data["pixels"], data["labels"]

@@ -71,6 +71,10 @@ class OnnxRuntime:
         self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
 
+    @property
+    def input_name(self) -> str:
+        return self._input
+
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self._session.run(None, {self._input: np.ascontiguousarray(batch, dtype=np.float32)})[0]
 

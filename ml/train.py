@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ml.architectures import WeightsUnavailableError, build_model
-from ml.bundle import BundleMetadata, save_bundle
+from ml.bundle import BundleMetadata, save_bundle, write_validation
 from ml.config import TrainConfig, parse_args
 from ml.calibration import apply_temperature, expected_calibration_error, fit_temperature, reliability
 from ml.datasets import DatasetError, Split, class_counts, load_pixels, stratified_split
@@ -124,6 +124,7 @@ def train(config: TrainConfig, progress: Progress | None = print_progress) -> Tr
 
     report({"stage": "saving", "message": str(config.out)})
     out = save_bundle(model, metadata, config.out)
+    write_validation(out, *data["val"], seed=config.seed)
     wall = time.perf_counter() - started
     _write_reports(out, config, history, counts, test_metrics, calibration, wall)
     report({"stage": "done", "message": f"test accuracy {test_metrics.get('accuracy')} in {wall:.0f}s"})

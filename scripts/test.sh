@@ -22,6 +22,15 @@ if [ ! -x /usr/bin/chromium ]; then
     || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q chromium >/dev/null; }
 fi
 
+# The web-replica test runs deploy/Caddyfile with a real Caddy in front of two daphne processes.
+if ! command -v caddy >/dev/null; then
+  echo "Installing Debian's caddy for the web-replica test…"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q caddy >/dev/null 2>&1 \
+    || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q caddy >/dev/null; }
+fi
+
 # The camera tests stream real video from GStreamer's RTSP server (H.264 made from photos), run by
 # Debian's python3 with PyGObject. Installed here when missing.
 if ! /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")' 2>/dev/null \

@@ -100,7 +100,7 @@ def test_history_and_the_review_queue_show_events_not_frames(client, camera, dja
     page = client.get("/history/").content.decode()
     assert page.count('data-event="') == 1 and "4 frames" in page and "upload.jpg" in page
     assert f'data-id="{frames[0].public_id}"' not in page
-    assert "2 entries" in page
+    assert 'data-count="2">2</span> <span id="history-count-noun">entries</span>' in page
     assert client.get("/history/?source=upload").content.decode().count('data-event="') == 0
     assert 'data-event="' in client.get("/history/?source=camera&label=uber_eats").content.decode()
     client.force_login(django_user_model.objects.create_user("neighbour"))

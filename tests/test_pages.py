@@ -58,19 +58,20 @@ def test_banner_says_when_no_model_is_active(client, db):
 def test_history_lists_results_with_thumbnails_and_filters(client, done_row):
     page = client.get(reverse("history")).content.decode()
     assert reverse("classification-thumbnail", args=[done_row.public_id]) in page
-    assert done_row.predicted_label in page
+    assert done_row.model_version.display_name(done_row.predicted_label) in page
     assert "photo.png" in page and "etc/photo" not in page  # the client's path is never kept
 
     other_label = next(name for name in done_row.probabilities if name != done_row.predicted_label)
     filtered = client.get(reverse("history"), {"label": other_label}).content.decode()
-    assert "Nothing classified yet" in filtered
+    assert "Nothing matches these filters" in filtered and "Nothing classified yet" not in filtered
 
 
 def test_detail_page_shows_every_class_probability(client, done_row):
     page = client.get(reverse("classification-detail", args=[done_row.public_id])).content.decode()
     for label, probability in done_row.probabilities.items():
-        assert f"<th>{label}</th>" in page
-        assert f"{probability:.3f}" in page
+        assert f'<li data-label="{label}"' in page
+        assert f'<span class="class-bar-name">{done_row.model_version.display_name(label)}</span>' in page
+        assert f'<span class="class-bar-value">{round(100 * probability)}%</span>' in page
     assert reverse("classification-image", args=[done_row.public_id]) in page
 
 

@@ -38,12 +38,11 @@ def test_every_environment_variable_is_documented():
 def test_docker_compose_file_is_a_complete_stack():
     compose = yaml.safe_load((REPO_DIR / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"web", "worker", "trainer", "alerts", "capture", "redis", "postgres", "minio", "minio-init", "proxy"} <= set(services)
+    assert {"migrate", "web", "worker", "trainer", "alerts", "capture", "redis", "postgres", "minio", "minio-init",
+            "proxy"} <= set(services)
     # TLS terminates at the proxy; web is only reachable through it, and trusts its X-Forwarded-Proto.
     assert set(services["proxy"]["ports"]) == {"80:80", "443:443"} and "ports" not in services["web"]
     assert services["web"]["environment"]["DJANGO_BEHIND_TLS_PROXY"] == "true"
-    caddyfile = (REPO_DIR / "deploy" / "Caddyfile").read_text()
-    assert "reverse_proxy web:8000" in caddyfile
     # Workers scale with --scale: no fixed names or published ports.
     assert not {"container_name", "ports"} & set(services["worker"])
     assert "daphne" in services["web"]["command"] and "classifier_site.asgi:application" in services["web"]["command"]
@@ -66,10 +65,37 @@ def test_docker_compose_file_is_a_complete_stack():
         assert environment["AWS_STORAGE_BUCKET_NAME"] == "classifier"
         assert environment["AWS_S3_ENDPOINT_URL"] == "http://minio:9000"
     assert services["web"]["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
-    assert all("web" in services[name]["depends_on"] for name in ("worker", "trainer", "alerts", "capture"))
     for volume in ("cache", "pgdata", "miniodata"):
         assert volume in compose["volumes"]
     assert (REPO_DIR / "Dockerfile").is_file()
+
+
+def test_docker_compose_runs_several_web_processes_behind_the_proxy_after_one_migration():
+    compose = yaml.safe_load((REPO_DIR / "docker-compose.yml").read_text())
+    services = compose["services"]
+    # Migrations and the demo model run once, in a one-shot service everything else waits for.
+    migrate = services["migrate"]
+    assert "manage.py migrate --noinput" in migrate["command"] and "ensure_active_model" in migrate["command"]
+    assert migrate["restart"] == "no" and "migrate" not in migrate["depends_on"] and "deploy" not in migrate
+    for name in ("web", "worker", "trainer", "alerts", "capture"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
+        assert "manage.py migrate" not in services[name]["command"], name
+    assert services["migrate"]["environment"] == services["web"]["environment"]
+    # The web service is replicated (WEB_PROCESSES, documented) and nothing pins a replica's name or port.
+    web = services["web"]
+    assert web["deploy"]["replicas"] == "${WEB_PROCESSES:-2}"
+    assert not {"container_name", "ports"} & set(web) and web["expose"] == ["8000"]
+    assert web["command"] == "daphne --proxy-headers -b 0.0.0.0 -p 8000 classifier_site.asgi:application"
+    assert "`WEB_PROCESSES`" in (REPO_DIR / "README.md").read_text()
+    assert re.search(r"^# ?WEB_PROCESSES=2$", (REPO_DIR / ".env.example").read_text(), re.M)
+    # The proxy balances over every replica Docker's DNS names (one address each), websockets included
+    # (Caddy's reverse_proxy upgrades them); tests/test_web_replicas.py runs this file against two processes.
+    assert services["proxy"]["depends_on"]["web"]["condition"] == "service_healthy"
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in services["proxy"]["volumes"]
+    caddyfile = (REPO_DIR / "deploy" / "Caddyfile").read_text()
+    proxy_block = re.search(r"reverse_proxy \{(.*)\n\t\}", caddyfile, re.S).group(1)
+    assert re.search(r"dynamic a \{\s*name \{\$WEB_HOST:web\}\s*port \{\$WEB_PORT:8000\}\s*refresh 5s", proxy_block)
+    assert "lb_policy round_robin" in proxy_block and "header_up X-Forwarded-Proto {scheme}" in proxy_block
 
 
 def test_django_system_checks_are_clean(capsys):

@@ -14,6 +14,7 @@ from PIL import Image, ImageChops
 
 from classification.models import Classification
 from tests.conftest import REPO_DIR, SAMPLES_DIR, self_signed_certificate, child_process_env
+from tests.running_service import start_service
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -51,31 +52,32 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve_daphne(scheme: str, tmp_path: Path, **env: str):
+def serve_daphne(scheme: str, tmp_path: Path, host: str = "127.0.0.1", port: int = 0, options=(), **env: str):
     """The real ASGI server on the test database: HTTP or HTTPS, with websockets; yields its URL.
 
     Its output goes to ``tmp_path / "daphne.log"`` (a pipe nobody reads could fill up and stall it).
+    ``options`` are more daphne arguments (``--proxy-headers``, ``--access-log``).
     """
-    port = _free_port()
+    port = port or _free_port()
     if scheme == "https":
         tls = self_signed_certificate(tmp_path)
-        endpoint = ["-e", f"ssl:port={port}:interface=127.0.0.1:privateKey={tls['TLS_KEY_FILE']}:certKey={tls['TLS_CERT_FILE']}"]
+        endpoint = ["-e", f"ssl:port={port}:interface={host}:privateKey={tls['TLS_KEY_FILE']}:certKey={tls['TLS_CERT_FILE']}"]
     else:
-        endpoint = ["-b", "127.0.0.1", "-p", str(port)]
+        endpoint = ["-b", host, "-p", str(port)]
     log = open(tmp_path / "daphne.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", *endpoint, "classifier_site.asgi:application"],
+        [sys.executable, "-m", "daphne", *endpoint, *options, "classifier_site.asgi:application"],
         cwd=REPO_DIR, env={**child_process_env(), **env}, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            socket.create_connection((host, port), timeout=0.5).close()
             break
         except OSError:
             time.sleep(0.1)
     try:
-        yield f"{scheme}://127.0.0.1:{port}"
+        yield f"{scheme}://{host}:{port}"
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -128,7 +130,7 @@ def test_webcam_page_streams_frames_and_shows_pushed_results(
     assert all(row.source == "webcam" and row.status == "done" for row in rows.values())
     assert [rows[id].pk for id in shown] == sorted((row.pk for row in rows.values()), reverse=True)  # newest first
     assert len({row.owner_key for row in rows.values()}) == 1  # the browser session's, as on the history page
-    assert set(labels) <= set(active_tiny_model.class_names)
+    assert set(labels) <= set(active_tiny_model.display_names.values())  # display names, not raw labels
     assert message == ""
     assert events_in_history >= 1 and frames_in_history == 0
 
@@ -166,6 +168,37 @@ def _stream_from_fake_camera(browser, base_url):
     return shown, labels, message, events_in_history, frames_in_history
 
 
+def fake_camera_args(tmp_path: Path) -> tuple[str, ...]:
+    video = write_y4m(camera_picture(), tmp_path / "camera.y4m")
+    return ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}")
+
+
+def test_without_redis_the_webcam_page_polls_and_frames_are_not_refused_as_busy(tiny_bundle, tmp_path):
+    """The README's run command with no Redis: nothing is pushed, so the page polls for its results.
+
+    More frames finish than a socket may have in flight (two): each slot came back when its frame was
+    found finished, and no frame was refused as busy.
+    """
+    service = start_service(tmp_path, tiny_bundle, "", CLASSIFIER_EVENTS_KEEP_EVERY_FRAME="true")
+    try:
+        service.session()  # waits until daphne answers (it binds a moment after the banner)
+        with chromium(*fake_camera_args(tmp_path)) as browser:
+            page = browser.new_page()
+            page.goto(f"{service.base_url}webcam/")
+            page.wait_for_selector("#connection:text('results polled')")
+            page.fill("#interval", "2")
+            page.click("#toggle")
+            page.locator("#webcam-results [data-status=done]").nth(3).wait_for(timeout=90_000)
+            page.click("#toggle")
+            done = page.locator("#webcam-results [data-status=done]").count()
+            message = page.text_content("#webcam-message")
+    finally:
+        service.stop_with_ctrl_c()
+    assert done >= 4
+    assert message == "", message
+
+
 def test_denied_camera_shows_a_clear_message(db, daphne_server):
     with chromium("--use-fake-device-for-media-stream", "--deny-permission-prompts") as browser:
         page = browser.new_page()
@@ -195,6 +228,6 @@ def test_upload_page_sends_files_and_shows_results_without_a_reload(
         rejected = page.text_content("#rejected")
 
     assert navigations == []  # no reload
-    assert "photo.png" in card and any(name in card for name in active_tiny_model.class_names)
+    assert "photo.png" in card and any(name in card for name in active_tiny_model.display_names.values())
     assert "notes.jpg" in rejected and "not an image" in rejected
     assert Classification.objects.get().original_name == "photo.png"

@@ -41,7 +41,7 @@ def test_webcam_frame_is_classified_and_pushed_back(active_tiny_model, celery_wo
         communicator, connected = await connect()
         assert connected
         ready = await communicator.receive_json_from()
-        assert ready == {"type": "ready", "max_in_flight": 2}
+        assert ready == {"type": "ready", "max_in_flight": 2, "push": True}
 
         await communicator.send_to(bytes_data=image_bytes("JPEG", size=(320, 240)))
         accepted = await receive_until(communicator, "accepted")
@@ -174,3 +174,112 @@ def test_an_idle_socket_stays_open_longer_than_the_layer_blocking_read(active_ti
         return reply
 
     assert run(scenario)["type"] == "accepted"
+
+
+# --- in-flight slots come back however a frame ends -------------------------------------------------
+
+
+def _finish_silently(public_id: str, status: str = "done") -> None:
+    """What a lost push leaves: the row finished in the database, and nothing told the socket."""
+    Classification.objects.filter(public_id=public_id).update(status=status, predicted_label="human", confidence=0.9)
+
+
+@pytest.fixture
+def every_frame_stored(settings):
+    """Two slots, and every frame stored (the same test picture twice is not counted as a repeat)."""
+    settings.CLASSIFIER = {**settings.CLASSIFIER, "WEBCAM_MAX_IN_FLIGHT": 2, "EVENTS_KEEP_EVERY_FRAME": True}
+
+
+@pytest.mark.parametrize("status", ["done", "failed"])
+def test_a_frame_finished_without_a_push_frees_its_slot(active_tiny_model, every_frame_stored, status):
+    """No worker runs: rows are finished by hand, as if their push had been lost (or their worker died after saving)."""
+    from channels.db import database_sync_to_async
+
+    async def scenario():
+        communicator, _ = await connect()
+        await communicator.receive_json_from()
+        accepted = []
+        for _ in range(2):
+            await communicator.send_to(bytes_data=image_bytes())
+            accepted.append(await receive_until(communicator, "accepted"))
+        await database_sync_to_async(_finish_silently)(accepted[0]["classification"]["id"], status)
+        await communicator.send_to(bytes_data=image_bytes())  # slots full: the socket looks the frames up
+        replies = [await communicator.receive_json_from(), await communicator.receive_json_from()]
+        await communicator.disconnect()
+        return accepted, replies
+
+    accepted, (result, third) = run(scenario)
+    assert result["type"] == "result" and result["classification"]["id"] == accepted[0]["classification"]["id"]
+    assert result["classification"]["status"] == status
+    assert third["type"] == "accepted" and third["in_flight"] == 2
+    assert Classification.objects.count() == 3
+
+
+def test_a_frame_with_no_result_gives_its_slot_back_after_the_timeout(active_tiny_model, every_frame_stored, settings):
+    settings.CLASSIFIER = {**settings.CLASSIFIER, "WEBCAM_FRAME_TIMEOUT_SECONDS": 1.0}
+
+    async def scenario():
+        communicator, _ = await connect()
+        await communicator.receive_json_from()
+        for _ in range(2):
+            await communicator.send_to(bytes_data=image_bytes())
+            await receive_until(communicator, "accepted")
+        await communicator.send_to(bytes_data=image_bytes())
+        busy = await communicator.receive_json_from()
+        await asyncio.sleep(1.2)
+        await communicator.send_to(bytes_data=image_bytes())
+        replies = [await communicator.receive_json_from() for _ in range(3)]
+        await communicator.disconnect()
+        return busy, replies
+
+    busy, replies = run(scenario)
+    assert busy["code"] == "busy"
+    assert [reply["type"] for reply in replies] == ["expired", "expired", "accepted"]
+    assert "60" not in replies[0]["message"] and "1 s" in replies[0]["message"]
+    assert replies[2]["in_flight"] == 1
+
+
+def test_without_redis_the_page_is_told_to_poll_and_a_poll_answers_finished_frames(
+    active_tiny_model, every_frame_stored, settings
+):
+    """The no-Redis fallback's layer is in memory: workers cannot push, so the page polls on the socket."""
+    from channels.db import database_sync_to_async
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+    async def scenario():
+        communicator, _ = await connect()
+        ready = await communicator.receive_json_from()
+        await communicator.send_to(bytes_data=image_bytes())
+        accepted = await receive_until(communicator, "accepted")
+        await communicator.send_to(text_data='{"type": "poll"}')  # not finished yet: nothing to say
+        assert await communicator.receive_nothing(timeout=0.5)
+        await database_sync_to_async(_finish_silently)(accepted["classification"]["id"])
+        await communicator.send_to(text_data='{"type": "poll"}')
+        result = await communicator.receive_json_from()
+        await communicator.send_to(text_data='{"type": "poll"}')  # answered once only
+        quiet = await communicator.receive_nothing(timeout=0.5)
+        await communicator.disconnect()
+        return ready, accepted, result, quiet
+
+    ready, accepted, result, quiet = run(scenario)
+    assert ready["push"] is False
+    assert result["type"] == "result" and result["in_flight"] == 0
+    assert result["classification"]["id"] == accepted["classification"]["id"]
+    assert quiet
+
+
+def test_a_late_frame_holds_no_slot_but_is_still_looked_up_until_answered():
+    from classification.events.inflight import FramesInFlight
+
+    now = [0.0]
+    frames = FramesInFlight(limit=2, timeout_s=60, clock=lambda: now[0])
+    frames.add("a")
+    now[0] = 30.0
+    frames.add("b")
+    assert frames.full() and frames.expire() == []
+    now[0] = 60.0
+    assert frames.expire() == ["a"] and not frames.full() and len(frames) == 1
+    assert frames.unanswered() == ["b", "a"]
+    assert frames.free("a") is False  # answered late: it held no slot any more
+    assert frames.free("b") is True and frames.unanswered() == []

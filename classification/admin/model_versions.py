@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
@@ -18,20 +19,54 @@ from classification.registry import versions
 from ml.bundle import BundleError
 
 
+# What a version is: fixed once it has been activated, since results were read with it.
+FIXED_ONCE_ACTIVATED = ("name", "architecture", "class_names", "display_names", "input_size", "preprocessing", "artifact")
+
+
+class ModelVersionForm(forms.ModelForm):
+    class Meta:
+        model = ModelVersion
+        fields = "__all__"
+
+    def clean_display_names(self):
+        """A name for known classes only, each a short non-empty text."""
+        names = self.cleaned_data.get("display_names") or {}
+        classes = self.cleaned_data.get("class_names") or getattr(self.instance, "class_names", None) or []
+        if not isinstance(names, dict):
+            raise forms.ValidationError('Give an object: {"class_name": "Display name", …}.')
+        unknown = sorted(set(names) - set(classes))
+        if unknown:
+            raise forms.ValidationError(f"Not classes of this model: {', '.join(unknown)} (classes: {', '.join(classes)}).")
+        if any(not isinstance(value, str) or not value.strip() or len(value) > 60 for value in names.values()):
+            raise forms.ValidationError("Each display name is a text of 1 to 60 characters.")
+        return {label: value.strip() for label, value in names.items()}
+
+
 @admin.register(ModelVersion)
 class ModelVersionAdmin(BoundedFilters, admin.ModelAdmin):
+    form = ModelVersionForm
     list_display = (
-        "id", "name", "architecture", "input_size", "sample_accuracy", "test_accuracy", "test_ece", "is_active",
-        "is_demo", "compiled", "load_error", "created_at",
+        "id", "name", "architecture", "input_size", "sample_accuracy", "test_accuracy", "test_ece", "int8_decision",
+        "is_active", "is_demo", "compiled", "load_error", "created_at",
     )
     list_filter = ("is_active", "is_demo", "architecture")
     actions = ["activate_version"]
     readonly_fields = (
-        "artifact_sha256", "temperature", "created_at", "is_active", "compiled", "onnx_artifact", "onnx_sha256",
-        "onnx_max_difference", "onnx_error", "compiled_at", "load_error", "load_failed_at", "load_failures",
-        "reports", "metrics_table",
+        "artifact_sha256", "temperature", "created_at", "is_active", "activated_at", "compiled", "onnx_artifact",
+        "onnx_sha256", "onnx_max_difference", "onnx_error", "compiled_at", "load_error", "load_failed_at",
+        "load_failures", "int8", "int8_sha256", "reports", "metrics_table",
     )
-    exclude = ("report_files", "metrics")
+    # The int8 decision is the registry task's to make (classification.registry.quantizing), shown as one line.
+    exclude = ("report_files", "metrics", "int8_decision", "int8_reason", "int8_images", "int8_fp32_accuracy",
+               "int8_accuracy", "int8_agreement", "int8_artifact")
+
+    @admin.display(description="int8 runtime")
+    def int8(self, version: ModelVersion) -> str:
+        return version.int8_summary()
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = FIXED_ONCE_ACTIVATED if obj is not None and obj.is_fixed else ()
+        return (*fixed, *self.readonly_fields)
 
     @admin.display(description="compiled (ONNX)")
     def compiled(self, version: ModelVersion) -> str:

@@ -8,7 +8,7 @@ run can be told, with its defaults, bounds and choices.
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 
@@ -84,11 +84,25 @@ TrainingRunForm = type(
 class TrainingRunAdmin(BoundedFilters, admin.ModelAdmin):
     list_display = ("id", "architecture", "data", "status", "progress", "eta", "model_version", "created_at")
     list_filter = ("status",)
+    actions = ("start_again",)
     readonly_fields = (
-        "data", "config", "status", "stage", "progress", "eta", "last_metrics", "model_version", "comparison_table",
+        "data", "config", "status", "claimed_by", "stage", "progress", "eta", "last_metrics", "model_version", "comparison_table",
         "error_message", "log_text", "created_by", "created_at", "started_at", "finished_at",
     )
     exclude = ("log", "epoch", "epochs", "eta_seconds", "comparison")
+
+    @admin.action(description="Start again (interrupted or failed runs)")
+    def start_again(self, request, queryset):
+        """Queue chosen runs again from the start; runs still queued, running or done are left as they are."""
+        restarted = [run.pk for run in queryset if runs.restart(run.pk)]
+        skipped = queryset.exclude(pk__in=restarted).count()
+        if restarted:
+            self.message_user(request, f"Queued again: {', '.join(f'#{pk}' for pk in restarted)}.", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request, f"{skipped} run(s) left as they are: only interrupted or failed runs start again.",
+                messages.WARNING,
+            )
 
     @admin.display(description="new model against the active one on held-out reviewed images")
     def comparison_table(self, run: TrainingRun) -> str:

@@ -80,6 +80,7 @@ class EventSerializer(serializers.Serializer):
     source = serializers.CharField()
     camera = serializers.UUIDField(allow_null=True, help_text="The camera's public id.")
     label = serializers.CharField()
+    label_name = serializers.CharField(help_text="The label's display name.")
     started_at = serializers.DateTimeField()
     ended_at = serializers.DateTimeField()
     duration_seconds = serializers.FloatField()

@@ -30,11 +30,15 @@ class ClassificationSerializer(serializers.Serializer):
     id = serializers.UUIDField(help_text="The classification's public id (its URLs use it too).")
     status = serializers.ChoiceField(choices=Classification.Status.choices)
     source = serializers.ChoiceField(choices=Classification.Source.choices)
+    source_name = serializers.CharField(help_text="The source as pages name it (e.g. \"Upload form\").")
     stream = serializers.CharField(allow_null=True, help_text="camera:ID or webcam:SESSION for frames of a watched source.")
     original_name = serializers.CharField(help_text="The uploaded file's name, without any path.")
     predicted_label = serializers.CharField(allow_null=True, help_text="Null until the classification is done.")
+    label_name = serializers.CharField(allow_null=True, help_text="The predicted label's display name.")
     confidence = serializers.FloatField(allow_null=True, help_text="Probability of the predicted label.")
+    uncertain = serializers.BooleanField(help_text="Confidence below the review threshold (CLASSIFIER_UNCERTAIN_BELOW).")
     probabilities = serializers.DictField(child=serializers.FloatField(), help_text="Every class's probability.")
+    display_names = serializers.DictField(child=serializers.CharField(), help_text="Each class's display name.")
     error_message = serializers.CharField(allow_null=True, help_text="Why the classification failed, if it did.")
     model_version = ModelVersionRefSerializer(allow_null=True, help_text="The model that classified the image.")
     width = serializers.IntegerField()
@@ -152,6 +156,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     class_names = serializers.ListField(
         child=serializers.CharField(), read_only=True, help_text="Class names in the order of the model's outputs."
     )
+    display_names = serializers.DictField(
+        child=serializers.CharField(), read_only=True, help_text="Class name → the name pages show."
+    )
     metrics = serializers.DictField(read_only=True, help_text="Evaluation metrics recorded with the bundle.")
     sample_accuracy = serializers.FloatField(
         allow_null=True, read_only=True, help_text="Accuracy on the reference sample photos, when measured."
@@ -166,11 +173,18 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "name",
             "architecture",
             "class_names",
+            "display_names",
             "input_size",
             "preprocessing",
             "artifact_sha256",
             "metrics",
             "temperature",
+            "int8_decision",
+            "int8_reason",
+            "int8_images",
+            "int8_fp32_accuracy",
+            "int8_accuracy",
+            "int8_agreement",
             "sample_accuracy",
             "description",
             "is_demo",

@@ -2,7 +2,7 @@
 
 from django.urls import reverse
 
-from classification.models import Event
+from classification.models import Event, default_display_name
 
 EVENT_PUSH = "camera.event"  # handled by the dashboard consumer's camera_event()
 
@@ -16,6 +16,7 @@ def event_payload(event: Event) -> dict:
         "source": event.source,
         "camera": str(event.camera.public_id) if event.camera_id else None,
         "label": event.label,
+        "label_name": event_label_name(event),
         "started_at": event.started_at.isoformat(),
         "ended_at": event.ended_at.isoformat(),
         "duration_seconds": round(event.duration_seconds, 1),
@@ -29,3 +30,9 @@ def event_payload(event: Event) -> dict:
             "image_url": reverse("classification-image", args=[best]),
         },
     }
+
+
+def event_label_name(event: Event) -> str:
+    """The name people read for an event's label: its best frame's model version's, else the default."""
+    version = event.best_frame.model_version if event.best_frame_id else None
+    return version.display_name(event.label) if version is not None else default_display_name(event.label)

@@ -64,8 +64,14 @@ class HistoryEntries:
     ``Paginator`` takes it like a queryset.
     """
 
-    def __init__(self, visible: QuerySet[Classification], *, label: str = "", source: str = "", status: str = ""):
-        """``visible``: the classifications the reader may see; an event is shown when its frames are."""
+    def __init__(self, visible: QuerySet[Classification], *, label: str = "", source: str = "", status: str = "",
+                 name: str = "", created_after: datetime | None = None, created_before: datetime | None = None,
+                 min_confidence: float | None = None, max_confidence: float | None = None):
+        """``visible``: the classifications the reader may see; an event is shown when its frames are.
+
+        ``name`` (part of a file name) keeps uploads only: frames have none. An event is within
+        the dates when it overlaps them, and its confidence is its peak.
+        """
         uploads = visible.filter(stream="")
         events = Event.objects.filter(pk__in=visible.exclude(event=None).values("event"))
         if label:
@@ -76,6 +82,18 @@ class HistoryEntries:
             uploads = uploads.filter(status=status)
             if status != Classification.Status.DONE:
                 events = events.none()
+        if name:
+            uploads, events = uploads.filter(original_name__icontains=name), events.none()
+        if created_after is not None:
+            uploads, events = uploads.filter(created_at__gte=created_after), events.filter(ended_at__gte=created_after)
+        if created_before is not None:
+            uploads, events = uploads.filter(created_at__lt=created_before), events.filter(started_at__lt=created_before)
+        if min_confidence is not None:
+            uploads = uploads.filter(confidence__gte=min_confidence)
+            events = events.filter(peak_confidence__gte=min_confidence)
+        if max_confidence is not None:
+            uploads = uploads.filter(confidence__lte=max_confidence)
+            events = events.filter(peak_confidence__lte=max_confidence)
         if source in WATCHED_SOURCES:
             uploads = uploads.none()
         # Each side unordered (SQLite refuses ORDER BY inside a compound statement); the union is ordered.

@@ -13,7 +13,7 @@ from classification.models.classifications import (
     Classification, ReviewQueueItem, image_upload_path, thumbnail_upload_path,
 )
 from classification.models.events import Event
-from classification.models.registry import ModelVersion, artifact_upload_path
+from classification.models.registry import ModelVersion, artifact_upload_path, default_display_name
 from classification.models.tokens import ApiToken
 from classification.models.training import TrainingRun
 from classification.models.workers import WorkerProcess
@@ -21,4 +21,5 @@ from classification.models.workers import WorkerProcess
 __all__ = ["ApiToken", "Classification", "ModelVersion", "ReviewQueueItem", "TrainingRun", "WorkerProcess"]
 __all__ += ["Alert", "AlertDelivery", "AlertRule", "AlertStreak", "Camera", "CameraState", "Event"]
 # The upload paths stay importable here because the first migrations name them by this path.
+__all__ += ["default_display_name"]
 __all__ += ["artifact_upload_path", "image_upload_path", "thumbnail_upload_path"]

@@ -19,10 +19,16 @@ class TrainingRun(models.Model):
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+        # Its training process died (killed, out of memory, the machine stopped) before it finished.
+        INTERRUPTED = "interrupted", "Interrupted"
 
     data = models.CharField(max_length=500, help_text="Folder with one sub-folder per class (or a reviewed export).")
     config = models.JSONField(default=dict, blank=True, help_text="Training settings (see ml.train.TrainConfig).")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    claimed_by = models.CharField(
+        max_length=300, blank=True, default="",
+        help_text='"hostname:pid" of the process that claimed the run to train it (its heartbeat says whether it lives).',
+    )
     stage = models.CharField(max_length=50, blank=True)
     epoch = models.PositiveIntegerField(default=0)
     epochs = models.PositiveIntegerField(default=0)

@@ -101,6 +101,7 @@ class WorkerProcess(models.Model):
     objects = WorkerProcessQuerySet.as_manager()
 
     class Meta:
+        verbose_name_plural = "worker processes"
         constraints = [models.UniqueConstraint(fields=["hostname", "pid"], name="unique_worker_process")]
 
     def __str__(self) -> str:

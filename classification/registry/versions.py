@@ -30,7 +30,8 @@ from ml.errors import first_line
 logger = logging.getLogger(__name__)
 
 
-REPORT_SUFFIXES = (".png", ".json", ".txt", ".md")
+#: Files kept beside a version; ``.npz`` is its validation split (:func:`ml.bundle.write_validation`).
+REPORT_SUFFIXES = (".png", ".json", ".txt", ".md", ".npz")
 
 
 def create_version(
@@ -105,7 +106,8 @@ def activate(version: ModelVersion) -> ModelVersion:
             is_active=False
         )
         ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
-    version.is_active = True
+        ModelVersion.objects.filter(pk=version.pk, activated_at=None).update(activated_at=timezone.now())
+    version.refresh_from_db(fields=["is_active", "activated_at"])
     record_load_success(version)  # activating again is a deliberate retry: no backoff left over
     if version.compiled_at is None:
         queue_compile(version)

@@ -13,7 +13,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from classification.models import Classification
 
@@ -76,6 +76,7 @@ def classification_search(
     label: str = "",
     source: str = "",
     status: str = "",
+    name: str = "",
     reviewed: bool | None = None,
     reviewed_label: str = "",
     model_version: int | None = None,
@@ -86,6 +87,8 @@ def classification_search(
 ) -> QuerySet[Classification]:
     """History filtered as the API allows: ``created_after`` inclusive, ``created_before`` exclusive."""
     queryset = classification_history(visible, label=label, source=source, status=status)
+    if name:
+        queryset = queryset.filter(original_name__icontains=name)
     if reviewed is True:
         queryset = queryset.exclude(reviewed_label="")
     elif reviewed is False:
@@ -103,6 +106,14 @@ def classification_search(
     if max_confidence is not None:
         queryset = queryset.filter(confidence__lte=max_confidence)
     return queryset
+
+
+def neighbours(rows: QuerySet[Classification], current: Classification) -> tuple[Classification | None, Classification | None]:
+    """The rows just newer and just older than ``current`` in ``rows`` (newest first, as History lists them)."""
+    at, pk = current.created_at, current.pk
+    newer = rows.filter(Q(created_at__gt=at) | Q(created_at=at, pk__gt=pk)).order_by("created_at", "pk").first()
+    older = rows.filter(Q(created_at__lt=at) | Q(created_at=at, pk__lt=pk)).order_by("-created_at", "-pk").first()
+    return newer, older
 
 
 def wait_until_finished(ids: list[int], *, timeout: float, interval: float = 0.1) -> tuple[list[Classification], bool]:

@@ -41,6 +41,13 @@ def owner_group(user_id: int | None, owner_key: str = "") -> str | None:
     return None
 
 
+def pushes_reach_pages() -> bool:
+    """Whether a worker's push can reach a socket: not with the in-memory layer (no Redis), which only
+    the web process itself can use, so pages poll instead."""
+    layer = get_channel_layer()
+    return layer is not None and not isinstance(layer, InMemoryChannelLayer)
+
+
 def notify_finished(classification: Classification) -> None:
     """Tell the sending socket and the owner's pages; a broken channel layer only logs."""
     notify_finished_many([classification])

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from django.conf import settings as django_settings
-from django.utils import timezone
-
 from classification.models import TrainingRun
+from classification.models.workers import this_process_id
 from classification.registry import artifacts, versions
 from classification.review import datasets, reviews
 from classification.training import runs
@@ -45,12 +44,18 @@ def local_dataset(data: str, progress: Callable[[dict], None] | None = None) -> 
 
 
 def run_training(run_id: int, echo: Callable[[dict], None] | None = None) -> TrainingRun:
-    """Train run ``run_id`` and register its bundle; safe to call again for a finished run."""
-    run = TrainingRun.objects.get(pk=run_id)
-    if run.status == TrainingRun.Status.DONE:
+    """Claim run ``run_id``, train it and register its bundle.
+
+    Only a queued run is trained: a run another process holds (a second
+    delivery of its message, a second trainer) or that already ended is
+    returned as it is; one whose holder died is marked interrupted here.
+    """
+    if not runs.claim(run_id, this_process_id()):
+        runs.interrupt_abandoned(TrainingRun.objects.filter(pk=run_id))
+        run = TrainingRun.objects.get(pk=run_id)
+        logger.warning("Training run %s not trained here: it is %s (held by %s)", run_id, run.status, run.claimed_by)
         return run
-    run.status, run.started_at, run.error_message = TrainingRun.Status.RUNNING, timezone.now(), ""
-    run.save(update_fields=["status", "started_at", "error_message"])
+    run = TrainingRun.objects.get(pk=run_id)
     recorder = runs.ProgressRecorder(run, echo)
     try:
         with tempfile.TemporaryDirectory(prefix="training-") as out:

@@ -1,9 +1,19 @@
-"""Training runs: check the settings, record a run, queue it, record its progress.
+"""Training runs: check the settings, record a run, queue it, claim it, record its progress.
 
 Web processes start runs here; nothing in this module trains or imports a
 deep-learning framework (the training itself is
 :mod:`classification.training.execution`, on the training worker). A run's
 settings are :class:`ml.config.TrainConfig`'s options.
+
+A run is never trained twice. Its message stays unacknowledged while it
+trains (``acks_late``), and Redis hands an unacknowledged message out again
+after the broker's visibility timeout, which the settings keep above
+``TRAINING_MAX_SECONDS`` (the task's time limit); and whoever trains a run
+first claims it with one conditional UPDATE (queued -> running, naming its
+process), so a second delivery, or a second trainer, finds it taken and
+leaves it. A run whose claiming process died is marked interrupted (by the
+sweeper, or by the delivery that finds it so), never resumed behind anyone's
+back; people start it again from the admin (:func:`restart`).
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from classification import queueing
-from classification.models import TrainingRun
+from classification.models import TrainingRun, WorkerProcess
 from classification.review import reviews
 from ml.config import TrainConfig, resolve_config
 
@@ -46,6 +56,53 @@ def start_training(*, data: str, settings: dict[str, Any], user=None) -> Trainin
     run = create_run(data=data, settings=settings, user=user)
     transaction.on_commit(lambda: queueing.train(run.pk))
     return run
+
+
+def claim(run_id: int, worker: str) -> bool:
+    """Take a queued run for ``worker`` ("hostname:pid"); False when it is not queued (taken, finished...)."""
+    taken = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
+        status=TrainingRun.Status.RUNNING, claimed_by=worker, started_at=timezone.now(), finished_at=None,
+        error_message="",
+    )
+    return taken == 1
+
+
+def interrupt_abandoned(runs=None) -> int:
+    """Mark running runs whose claiming process no longer lives as interrupted; returns how many.
+
+    Each update is conditional on the status and claimant seen, so a run that
+    finished (or was claimed again) in the meantime is left alone.
+    """
+    candidates = (runs if runs is not None else TrainingRun.objects.all()).filter(status=TrainingRun.Status.RUNNING)
+    interrupted = 0
+    for run_id, worker in candidates.values_list("pk", "claimed_by"):
+        if worker and WorkerProcess.objects.is_alive(worker):
+            continue
+        message = (
+            f"The training process ({worker or 'unknown'}) stopped before the run finished (killed, out of memory, "
+            "or over the time limit). Start it again from the admin (Training runs, “Start again”)."
+        )
+        interrupted += TrainingRun.objects.filter(
+            pk=run_id, status=TrainingRun.Status.RUNNING, claimed_by=worker
+        ).update(status=TrainingRun.Status.INTERRUPTED, stage="interrupted", error_message=message,
+                 finished_at=timezone.now())
+    return interrupted
+
+
+#: Runs people may start again: their process died, or they failed (data fixed since, say).
+RESTARTABLE = (TrainingRun.Status.INTERRUPTED, TrainingRun.Status.FAILED)
+
+
+def restart(run_id: int) -> bool:
+    """Queue an interrupted (or failed) run again, from the start; False when it is in no state to restart."""
+    with transaction.atomic():
+        queued = TrainingRun.objects.filter(pk=run_id, status__in=RESTARTABLE).update(
+            status=TrainingRun.Status.QUEUED, claimed_by="", stage="", epoch=0, eta_seconds=None, last_metrics={},
+            error_message="", started_at=None, finished_at=None,
+        )
+        if queued:
+            transaction.on_commit(lambda: queueing.train(run_id))
+    return queued == 1
 
 
 def check_reviewed_data() -> None:
@@ -83,8 +140,13 @@ class ProgressRecorder:
 
 
 def finish(run: TrainingRun, status: str, *, error: str = "", version=None) -> TrainingRun:
+    """Record the end of a run this process holds; a run taken from it meanwhile (marked interrupted,
+    restarted) keeps its newer state."""
     run.status, run.error_message, run.finished_at = status, error, timezone.now()
     run.model_version = version
     run.stage = "done" if status == TrainingRun.Status.DONE else "failed"
-    run.save(update_fields=["status", "error_message", "finished_at", "model_version", "stage"])
+    fields = ("status", "error_message", "finished_at", "model_version", "stage")
+    held = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING, claimed_by=run.claimed_by)
+    if not held.update(**{name: getattr(run, name) for name in fields}):
+        run.refresh_from_db()
     return run

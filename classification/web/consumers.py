@@ -13,6 +13,7 @@ naming the problem; the socket stays open and nothing is logged as a crash.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from channels.db import database_sync_to_async
@@ -20,12 +21,13 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from classification.events.frames import FrameOutcome, StreamTracker, accept_frame
+from classification.events.inflight import FramesInFlight, finished_payloads
 from classification.events.payloads import event_payload
 from classification.intake import ratelimit, submission
 from classification.intake.validation import ImageRejected
 from classification.models import Classification
 from classification.privacy.owners import SESSION_FIELD, Owner, owner_from
-from classification.serving.notifications import owner_group
+from classification.serving.notifications import owner_group, pushes_reach_pages
 from classification.serving.payloads import classification_payload
 
 
@@ -59,24 +61,26 @@ class WebcamConsumer(AsyncJsonWebsocketConsumer):
         session = uuid.uuid4().hex
         self.group = f"webcam.{session}"
         self.tracker = StreamTracker(f"webcam:{session}")  # one socket, one webcam session: its frames form events
-        self.in_flight: set[str] = set()
+        options = settings.CLASSIFIER
+        self.in_flight = FramesInFlight(options["WEBCAM_MAX_IN_FLIGHT"], options["WEBCAM_FRAME_TIMEOUT_SECONDS"])
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        await self.send_json({"type": "ready", "max_in_flight": self._max_in_flight()})
+        # "push": False tells the page that results are not pushed (no Redis): it polls with {"type": "poll"}.
+        await self.send_json({"type": "ready", "max_in_flight": self.in_flight.limit, "push": pushes_reach_pages()})
 
     async def disconnect(self, code):
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    @staticmethod
-    def _max_in_flight() -> int:
-        return settings.CLASSIFIER["WEBCAM_MAX_IN_FLIGHT"]
-
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         if bytes_data is None:
+            if _is_poll(text_data):
+                await self._settle(check_database=True)
+                return
             await self._reject("binary_expected", "Send each frame as one binary message (JPEG or PNG bytes).")
             return
-        if len(self.in_flight) >= self._max_in_flight():
+        await self._settle(check_database=self.in_flight.full())
+        if self.in_flight.full():
             await self._reject(
                 "busy", f"{len(self.in_flight)} frames are still being classified; this one was skipped."
             )
@@ -126,10 +130,32 @@ class WebcamConsumer(AsyncJsonWebsocketConsumer):
     async def _reject(self, code: str, message: str):
         await self.send_json({"type": "rejected", "code": code, "message": message})
 
+    async def _settle(self, *, check_database: bool) -> None:
+        """Free the slots of frames that timed out, and (checking the database) of finished frames whose
+        push was lost or never comes, sending their results as a push would."""
+        timeout = self.in_flight.timeout_s
+        for public_id in self.in_flight.expire():
+            await self.send_json({
+                "type": "expired", "id": public_id, "in_flight": len(self.in_flight),
+                "message": f"No result after {timeout:.0f} s; the frame's slot is free again.",
+            })
+        if check_database and self.in_flight.unanswered():
+            for classification in await database_sync_to_async(finished_payloads)(self.in_flight.unanswered()):
+                await self.classification_finished({"classification": classification})
+
     async def classification_finished(self, event):
         classification = event["classification"]
-        self.in_flight.discard(classification["id"])
+        # Sent even when the frame held no slot (it timed out, or a poll answered it first): the page
+        # shows a result once, however often it arrives.
+        self.in_flight.free(classification["id"])
         await self.send_json({"type": "result", "classification": classification, "in_flight": len(self.in_flight)})
+
+
+def _is_poll(text_data: str | None) -> bool:
+    try:
+        return json.loads(text_data or "").get("type") == "poll"
+    except (ValueError, AttributeError):
+        return False
 
 
 class LiveFeedConsumer(AsyncJsonWebsocketConsumer):

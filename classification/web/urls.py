@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from classification.web import camera_pages, files, probes, tokens, views
+from classification.web import camera_pages, files, history, probes, tokens, views
 
 urlpatterns = [
     path("", views.upload, name="upload"),
@@ -9,11 +9,14 @@ urlpatterns = [
     path("readyz", probes.readyz, name="readyz"),
     path("metrics", probes.metrics_view, name="metrics"),
     path("webcam/", views.webcam, name="webcam"),
-    path("history/", views.history, name="history"),
+    path("history/", history.history, name="history"),
+    path("history/export.csv", history.export, {"fmt": "csv"}, name="history-export-csv"),
+    path("history/export.json", history.export, {"fmt": "json"}, name="history-export-json"),
     path("cameras/", camera_pages.dashboard, name="cameras"),
     path("cameras/<uuid:public_id>/", camera_pages.timeline, name="camera-timeline"),
     path("classifications/status.json", views.status_json, name="classification-status"),
     path("classifications/<uuid:public_id>/", views.detail, name="classification-detail"),
+    path("classifications/<uuid:public_id>/json", views.detail_json, name="classification-json"),
     path("classifications/<uuid:public_id>/image", files.image, name="classification-image"),
     path("classifications/<uuid:public_id>/thumbnail", files.thumbnail, name="classification-thumbnail"),
     path("classifications/<uuid:public_id>/correction", views.correct, name="classification-correct"),

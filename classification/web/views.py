@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+import json
 from uuid import UUID
 
-from django import forms
 from django.conf import settings
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from classification.api.errors import error_body
-from classification.events.selectors import HistoryEntries
 from classification.intake import ratelimit, submission
 from classification.intake.validation import upload_limits
 from classification.models import Classification
 from classification.privacy import deletion
 from classification.results import selectors
 from classification.review import reviews, suggestions
-from classification.serving.payloads import classification_payload
-from classification.web import access
+from classification.serving.payloads import classification_payload, label_name
+from classification.web import access, history
 
-HISTORY_PAGE_SIZE = 24
 WEBCAM_MAX_INTERVAL_S = 600
 WEBCAM_RESULTS_KEPT = 12
 
@@ -84,46 +80,33 @@ def status_json(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"classifications": [classification_payload(c) for c in rows]})
 
 
-class HistoryFilters(forms.Form):
-    """The history page's filters: a value that is not one of the choices is ignored, never an error."""
-
-    label = forms.CharField(required=False, max_length=100)
-    source = forms.ChoiceField(required=False, choices=[("", "any"), *Classification.Source.choices])
-    status = forms.ChoiceField(required=False, choices=[("", "any"), *Classification.Status.choices])
-
-
-@require_GET
-def history(request: HttpRequest) -> HttpResponse:
-    access.owner(request, create=True)  # the page's live socket follows this session's results
-    form = HistoryFilters(request.GET)
-    form.is_valid()
-    filters = {key: form.cleaned_data.get(key) or "" for key in ("label", "source", "status")}
-    visible = access.visible(request)
-    # Uploads one by one; frames of cameras and webcams as their events (not a flood of frames).
-    paginator = Paginator(HistoryEntries(visible, **filters), HISTORY_PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
-    query = urlencode({key: value for key, value in filters.items() if value})
-    context = {
-        "page": page,
-        "filters": filters,
-        "query": query,
-        "labels": selectors.known_labels(visible),
-        "sources": Classification.Source.choices,
-        "statuses": Classification.Status.choices,
-    }
-    return render(request, "classification/history.html", context)
-
-
 @require_GET
 def detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
     return _detail(request, access.visible_or_404(request, public_id))
 
 
+@require_GET
+def detail_json(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """The result as a file to keep: the same JSON the pages and the API use."""
+    classification = access.visible_or_404(request, public_id)
+    response = HttpResponse(json.dumps(classification_payload(classification), indent=1),
+                            content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="classification-{classification.public_id}.json"'
+    return response
+
+
 def _detail(request: HttpRequest, classification: Classification, *, error: str = "", status: int = 200):
+    """The result with History's filters kept: previous/next walk the filtered list, "back" returns to it."""
+    form, rows = history.filtered(request)
+    # Uploads walk among uploads (as History lists them); a camera or webcam frame among its stream's frames.
+    newer, older = selectors.neighbours(rows.filter(stream=classification.stream), classification)
+    version = classification.model_version
     probabilities = sorted(classification.probabilities.items(), key=lambda item: item[1], reverse=True)
     context = {
-        "c": classification, "probabilities": probabilities, "payload": classification_payload(classification),
-        "classes": reviews.known_labels(), "error": error,
+        "c": classification, "payload": classification_payload(classification),
+        "probabilities": [(label, label_name(label, version), p) for label, p in probabilities],
+        "classes": [(label, label_name(label, version)) for label in reviews.known_labels()], "error": error,
+        "query": form.query(), "newer": newer, "older": older,
     }
     return render(request, "classification/detail.html", context, status=status)
 

@@ -15,7 +15,7 @@
   }
 
   function time(iso) {
-    return iso ? new Date(iso).toLocaleTimeString() : "never";
+    return iso ? window.Present.formatWhen(new Date(iso)) : "never";
   }
 
   function draw(id) {
@@ -37,16 +37,16 @@
       if (image.getAttribute("src") !== frame.image_url) image.src = frame.image_url;
       image.hidden = false;
       field(tile, "no-frame").hidden = true;
-      field(tile, "label").textContent = frame.predicted_label || "—";
-      field(tile, "label").title = frame.confidence != null ? "confidence " + frame.confidence.toFixed(2) : "";
-      window.renderClassBars(field(tile, "bars"), frame.probabilities, frame.predicted_label);
+      field(tile, "label").textContent = frame.label_name || frame.predicted_label || "—";
+      if (frame.uncertain) field(tile, "label").append(" ", window.Present.confidence(frame.confidence, true));
+      window.renderClassBars(field(tile, "bars"), frame.probabilities, frame.predicted_label, frame.display_names);
       tile.dataset.frame = frame.id;
     }
     const events = field(tile, "events");
     events.replaceChildren(...(state.events || []).map((event) => {
       const item = document.createElement("li");
       item.dataset.event = event.id;
-      item.textContent = event.label + " · " + time(event.started_at) + "–" + time(event.ended_at) +
+      item.textContent = (event.label_name || event.label) + " · " + time(event.started_at) + "–" + time(event.ended_at) +
         " · " + event.frame_count + " frame" + (event.frame_count === 1 ? "" : "s");
       return item;
     }));

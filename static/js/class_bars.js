@@ -1,6 +1,7 @@
 // Per-class confidence bars, the one way the webcam page and the cameras dashboard draw a reading.
 // Classes keep their order (by name), so a bar stays in place while its length changes live.
-window.renderClassBars = function (list, probabilities, topLabel) {
+// Each bar says its class's display name and percentage in words; the top one is also bold.
+window.renderClassBars = function (list, probabilities, topLabel, displayNames) {
   "use strict";
   const names = Object.keys(probabilities || {}).sort();
   const existing = new Map(Array.from(list.children).map((item) => [item.dataset.label, item]));
@@ -11,7 +12,7 @@ window.renderClassBars = function (list, probabilities, topLabel) {
       item.dataset.label = name;
       const label = document.createElement("span");
       label.className = "class-bar-name";
-      label.textContent = name;
+      label.textContent = (displayNames && displayNames[name]) || name;
       const track = document.createElement("span");
       track.className = "class-bar-track";
       const fill = document.createElement("span");
@@ -24,7 +25,7 @@ window.renderClassBars = function (list, probabilities, topLabel) {
     }
     const p = Number(probabilities[name]) || 0;
     item.querySelector(".class-bar-fill").style.width = (100 * p).toFixed(1) + "%";
-    item.querySelector(".class-bar-value").textContent = p.toFixed(2);
+    item.querySelector(".class-bar-value").textContent = window.Present.percent(p);
     item.classList.toggle("class-bar--top", name === topLabel);
     existing.delete(name);
   });

@@ -13,7 +13,7 @@ window.renderResultCard = function (c, options) {
   li.dataset.status = c.status;
   const img = el("img", "thumb");
   img.src = c.thumbnail_url;
-  img.alt = c.original_name || "image " + c.id;
+  img.alt = c.original_name || "image";
   let picture = img;
   if (opts.link !== false) {
     picture = el("a");
@@ -24,13 +24,17 @@ window.renderResultCard = function (c, options) {
   if (opts.showName !== false) body.appendChild(el("div", "result-name", c.original_name || "image"));
   const label = el("div", "result-label");
   if (c.status === "done") {
-    label.append(el("span", "label", c.predicted_label), " ", el("span", "confidence", c.confidence.toFixed(2)));
+    label.append(el("span", "label", c.label_name || c.predicted_label), " ",
+      window.Present.confidence(c.confidence, c.uncertain));
   } else if (c.status === "failed") {
     label.appendChild(el("span", "error", "Failed: " + (c.error_message || "unknown error")));
   } else {
     label.appendChild(el("span", "pending", c.status === "running" ? "Running…" : "Queued…"));
   }
-  body.append(label, el("div", "result-meta", opts.meta ? opts.meta(c) : c.source + " · " + new Date(c.created_at).toLocaleString()));
+  const meta = el("div", "result-meta");
+  if (opts.meta) meta.append(...opts.meta(c));
+  else meta.append(c.source_name + " · ", window.Present.when(c.created_at));
+  body.append(label, meta);
   li.append(picture, body);
   return li;
 };

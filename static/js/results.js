@@ -16,8 +16,19 @@
       const empty = list.querySelector(".empty");
       if (empty) empty.remove();
       list.prepend(card);
+      countOneMore();
     }
     if (c.status === "queued" || c.status === "running") schedule();
+  }
+
+  // History's count follows the cards that arrive live.
+  function countOneMore() {
+    const count = document.getElementById("history-count");
+    if (!count) return;
+    const n = Number(count.dataset.count) + 1;
+    count.dataset.count = String(n);
+    count.textContent = String(n);
+    document.getElementById("history-count-noun").textContent = n === 1 ? "entry" : "entries";
   }
 
   function pendingIds() {

@@ -1,6 +1,8 @@
 // Captures a frame from the visitor's own camera every N seconds and sends it over the
 // websocket. The reading of the newest result is shown large, with a bar per class; the
-// last few results are listed below it, newest first.
+// last few results are listed below it, newest first. Results are pushed; without Redis
+// (the server says "push": false) nothing is pushed, so the page asks for them (a "poll"
+// message on the same socket), and with pushes it still asks now and then, in case one is lost.
 (function () {
   "use strict";
   const video = document.getElementById("preview");
@@ -15,6 +17,8 @@
   const MIN_S = Number(intervalInput.min);
   const MAX_S = Number(intervalInput.max);
   const BLANK_RETRIES = 20;
+  const POLL_MS = { push: 5000, fallback: 1000 };
+  const GIVE_UP_MS = 5 * 60 * 1000; // a frame unanswered this long is no longer asked for
   let stream = null;
   let timer = null;
   let newestId = 0;
@@ -47,11 +51,12 @@
   function showCurrent(c, repeats) {
     if (c.status !== "done") return;
     current.hidden = false;
-    document.getElementById("current-label").textContent = c.predicted_label;
-    window.renderClassBars(document.getElementById("current-bars"), c.probabilities, c.predicted_label);
-    document.getElementById("current-meta").textContent =
-      "confidence " + c.confidence.toFixed(2) + " · " + new Date(c.finished_at || c.created_at).toLocaleTimeString() +
-      (repeats ? " · unchanged in the next " + repeats + " frame" + (repeats === 1 ? "" : "s") : "");
+    document.getElementById("current-label").textContent = c.label_name || c.predicted_label;
+    window.renderClassBars(document.getElementById("current-bars"), c.probabilities, c.predicted_label, c.display_names);
+    const meta = document.getElementById("current-meta");
+    meta.replaceChildren(window.Present.confidence(c.confidence, c.uncertain), " · ",
+      window.Present.when(c.finished_at || c.created_at),
+      repeats ? " · unchanged in the next " + repeats + " frame" + (repeats === 1 ? "" : "s") : "");
   }
 
   function show(c) {
@@ -60,7 +65,7 @@
     const item = window.renderResultCard(c, {
       link: false,
       showName: false,
-      meta: (r) => new Date(r.finished_at || r.created_at).toLocaleTimeString(),
+      meta: (r) => [window.Present.when(r.finished_at || r.created_at)],
     });
     const existing = results.querySelector('[data-id="' + c.id + '"]');
     if (existing) existing.replaceWith(item);
@@ -73,20 +78,44 @@
     }
   }
 
+  // Frames sent and not yet answered (public id -> when accepted), and whether results are pushed.
+  const pending = new Map();
+  let pushed = true;
+  let pollTimer = null;
+
+  function schedulePoll() {
+    if (pollTimer || !pending.size) return;
+    pollTimer = setTimeout(() => {
+      pollTimer = null;
+      const now = Date.now();
+      pending.forEach((since, id) => now - since > GIVE_UP_MS && pending.delete(id));
+      if (pending.size) socket.send(JSON.stringify({ type: "poll" }));
+      schedulePoll();
+    }, pushed ? POLL_MS.push : POLL_MS.fallback);
+  }
+
   let repeats = 0;
   const socket = window.openLiveSocket("/ws/webcam/", {
     open: () => (connection.textContent = "connected"),
     close: () => (connection.textContent = "disconnected, retrying…"),
     message: (msg) => {
-      if (msg.type === "accepted" || msg.type === "result") {
+      if (msg.type === "ready") {
+        pushed = msg.push !== false;
+        pending.clear(); // a new socket: the old one's frames are not its to answer
+        connection.textContent = pushed ? "connected" : "connected (results polled: no live pushes)";
+      } else if (msg.type === "accepted" || msg.type === "result") {
         say("");  // frames pass again: an earlier refusal no longer applies
-        if (msg.type === "accepted") repeats = 0;
+        if (msg.type === "accepted") {
+          repeats = 0;
+          pending.set(msg.classification.id, Date.now());
+          schedulePoll();
+        } else pending.delete(msg.classification.id);
         show(msg.classification);
       } else if (msg.type === "unchanged") {
         say("");
         repeats += 1;
         showCurrent(msg.classification, repeats);
-      } else if (msg.type === "rejected") {
+      } else if (msg.type === "rejected" || msg.type === "expired") {
         say(msg.message);
       }
     },

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from ml.bundle import read_metadata
+from ml.bundle import VALIDATION_FILENAME, read_metadata, read_validation
 from ml.predictor import Predictor
 from ml.config import TrainConfig, parse_args
 from ml.train import train
@@ -47,6 +47,11 @@ def test_each_preset_trains_one_epoch_into_a_servable_bundle(tiny_dataset, tmp_p
     assert events[-1]["stage"] == "done"
     predictions = Predictor.from_bundle(result.bundle_dir).predict([tiny_dataset / "red" / "red_000.png"])
     assert predictions[0].label in ("blue", "red")
+    # The validation split stays with the bundle (int8 is calibrated and checked on it), as decoded pixels.
+    pixels, labels = read_validation(result.bundle_dir / VALIDATION_FILENAME)
+    assert len(labels) == sum(result.counts["val"].values()) > 0
+    assert pixels.shape == (len(labels), 32, 32, 3) and pixels.dtype == np.uint8
+    assert [int((labels == i).sum()) for i in range(2)] == [result.counts["val"][name] for name in ("blue", "red")]
 
 
 def test_a_learnable_task_is_learned(tmp_path):

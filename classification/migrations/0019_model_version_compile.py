@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('classification', '0015_worker_heartbeats'),
+        ('classification', '0018_model_version_int8'),
     ]
 
     operations = [
