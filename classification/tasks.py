@@ -13,7 +13,7 @@ that knows Celery; nothing else imports this one (the worker finds it).
 """
 
 from celery import shared_task
-from celery.signals import worker_init, worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_shutdown
 from django.conf import settings
 
 from classification import queueing
@@ -109,3 +109,13 @@ def _start_process(**_kwargs) -> None:
         # Training and compiling run TensorFlow here: capped like the serving processes, by the real pool size.
         limit_tensorflow_threads(threads_per_process(process_model.state.pool_size or 1))
         heartbeats.start_heartbeat(WorkerProcess.Role.TRAINING)
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _stop_process(**_kwargs) -> None:
+    """A pool process (or a solo worker's only process) that ends cleanly stops beating and leaves no row."""
+    if queueing.this_worker_classifies():
+        process_model.stop_at_process_end()
+    else:
+        heartbeats.stop_heartbeat()

@@ -195,7 +195,17 @@ def load_at_process_start() -> None:
     finally:
         # Back to the pool (closed, without one): each task checks out its own.
         connections.close_all()
+    _watching.clear()
     threading.Thread(target=_watch_activations, name="model-watcher", daemon=True).start()
+
+
+def stop_at_process_end() -> None:
+    """Stop watching for activations and beating (the worker stops this process cleanly)."""
+    _watching.set()
+    heartbeats.stop_heartbeat()
+
+
+_watching = threading.Event()  # set: stop watching
 
 
 def _watch_activations() -> None:
@@ -204,8 +214,7 @@ def _watch_activations() -> None:
     Takes the same lock as a task's switch: a task arriving meanwhile waits
     for the load before it claims any row.
     """
-    while True:
-        time.sleep(heartbeat_seconds())
+    while not _watching.wait(heartbeat_seconds()):
         switch_if_needed()
         connection.close()  # this thread's own connection, back to the pool
 
