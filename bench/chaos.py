@@ -58,8 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--fault-gap", type=float, default=20.0, help="seconds between faults (± half)")
     parser.add_argument("--drain", type=float, default=300.0, help="longest wait for the last images to finish")
     parser.add_argument("--concurrency", type=int, default=2, help="pool processes of the classify worker")
-    parser.add_argument("--sweep-interval", type=float, default=10.0, help="CLASSIFIER_SWEEP_INTERVAL_SECONDS")
-    parser.add_argument("--stuck-after", type=int, default=30, help="CLASSIFIER_STUCK_AFTER_SECONDS")
+    parser.add_argument("--sweep-interval", type=float, help="CLASSIFIER_SWEEP_INTERVAL_SECONDS (default: the service's)")
+    parser.add_argument("--stuck-after", type=int, help="CLASSIFIER_STUCK_AFTER_SECONDS (default: the service's)")
     parser.add_argument("--bundle", type=Path, help="model bundle (default: the demo model)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results-name", default="chaos")
@@ -68,22 +68,25 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def service_env(args, redis: PrivateRedis) -> dict[str, str]:
-    return {
+    env = {
         "REDIS_URL": redis.url,
-        "CLASSIFIER_SWEEP_INTERVAL_SECONDS": str(args.sweep_interval),
-        "CLASSIFIER_STUCK_AFTER_SECONDS": str(args.stuck_after),
         # Every client comes from 127.0.0.1 and signs in as one of a few users: the service's own limits
         # would refuse the load itself.
         "API_THROTTLE_USER": "1000000/min",
         "API_THROTTLE_UPLOADS": "1000000/min",
     }
+    if args.sweep_interval is not None:
+        env["CLASSIFIER_SWEEP_INTERVAL_SECONDS"] = str(args.sweep_interval)
+    if args.stuck_after is not None:
+        env["CLASSIFIER_STUCK_AFTER_SECONDS"] = str(args.stuck_after)
+    return env
 
 
 def start_sweeper(stack: Stack):
-    """The worker that runs beat, and so the sweeper, as scripts/run.sh starts it."""
+    """The sweeper's worker, running beat, as scripts/run.sh starts it (its own queue, one process)."""
     return stack.start_worker(
-        log_name="sweeper", hostname=f"sweeper-{stack.id}@%h", queues=stack.env["CELERY_QUEUE"] + "-training",
-        extra_args=["--max-tasks-per-child=1", "-B", f"--schedule={stack.var_dir / 'celerybeat-schedule'}"],
+        log_name="sweeper", hostname=f"sweeper-{stack.id}@%h", queues=stack.env["CELERY_QUEUE"] + "-sweeper",
+        pool="solo", extra_args=["-B", f"--schedule={stack.var_dir / 'celerybeat-schedule'}"],
     )
 
 
@@ -186,7 +189,7 @@ def summarize(args, tally: Tally, rows: dict, finishes: dict[int, int], faults: 
         if row["status"] == "failed":
             failed_reasons[row["error_message"][:120]] = failed_reasons.get(row["error_message"][:120], 0) + 1
     server_errors = {kind: tally.server_errors(kind) for kind in KINDS}
-    worst_recovery = max((seconds for _, seconds in recoveries), default=0.0)
+    worst_recovery = max((seconds for _, seconds, _ in recoveries), default=0.0)
     return {
         "settings": {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()},
         "load_seconds": load_ended - began,
@@ -200,11 +203,12 @@ def summarize(args, tally: Tally, rows: dict, finishes: dict[int, int], faults: 
         "rows_unfinished": sum(row["status"] not in ("done", "failed") for row in rows.values()),
         "finished_twice": sorted(pk for pk, count in finishes.items() if count > 1),
         "pushed_twice": sorted(public_id for public_id, count in tally.pushes.items() if count > 1),
+        "webcam_results_pushed": len(accepted["webcam"] & set(tally.pushes)),
         "server_errors": server_errors | {"total": sum(server_errors.values())},
         "outcomes": {kind: dict(tally.statuses.get(kind, {})) for kind in KINDS},
         "client_errors": {kind: dict(tally.errors.get(kind, {})) for kind in KINDS},
-        "recoveries": [{"kind": fault.kind, "at_s": fault.at - began, "detail": fault.detail, "recovered_s": seconds}
-                       for fault, seconds in recoveries],
+        "recoveries": [{"kind": fault.kind, "at_s": fault.at - began, "detail": fault.detail, "recovered_s": seconds,
+                        "recovered": recovered} for fault, seconds, recovered in recoveries],
         "longest_recovery_s": worst_recovery,
         "longest_wait_s": max(waits, default=0.0),
         "wait_p50_s": percentile(waits, 50),
@@ -216,13 +220,15 @@ def summarize(args, tally: Tally, rows: dict, finishes: dict[int, int], faults: 
 
 
 def recovery_times(faults: FaultInjector, rows, end: float) -> list[tuple]:
-    """Per fault, seconds until an image uploaded after it finished (``end`` minus the fault when none did)."""
-    done = sorted((row["created_at"].timestamp(), row["finished_at"].timestamp())
-                  for row in rows if row["status"] == "done")
+    """Per fault: (fault, seconds until an image uploaded after it finished, whether one did).
+
+    When none did, the seconds run to ``end`` (the end of the drain).
+    """
+    done = [(row["created_at"].timestamp(), row["finished_at"].timestamp()) for row in rows if row["status"] == "done"]
     result = []
     for fault in faults.faults:
         after = [finished for created, finished in done if created > fault.at]
-        result.append((fault, (min(after) if after else end) - fault.at))
+        result.append((fault, (min(after) if after else end) - fault.at, bool(after)))
     return result
 
 
@@ -241,6 +247,8 @@ def report(summary: dict) -> tuple[str, dict]:
           summary["finished"], summary["failed"], lost, twice, errors, recovery, summary["longest_wait_s"],
           summary["wait_p50_s"]]],
     )
+    print(f"  webcam frames whose result was pushed to their socket: {summary['webcam_results_pushed']}"
+          f" of {accepted['webcam']}; images failed: {summary['failed']} {summary['failed_reasons'] or ''}")
     for name, met in targets.items():
         print(f"  {name}: {'met' if met else 'NOT met'}")
     return table, targets

@@ -81,7 +81,9 @@ class Client(threading.Thread):
         self.random = random.Random(seed)
 
     def image(self) -> bytes:
-        return self.images[self.random.randrange(len(self.images))]
+        """A random image, never the one just sent (a webcam takes a repeat for an unchanged scene)."""
+        self.last = (getattr(self, "last", 0) + self.random.randrange(1, len(self.images))) % len(self.images)
+        return self.images[self.last]
 
     def pause(self) -> None:
         self.stop_event.wait(self.pace_s * self.random.uniform(0.5, 1.5))

@@ -14,11 +14,15 @@ waits in each queue.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import redis
 from django.conf import settings
 
 from classifier_site.celery import app
@@ -34,13 +38,18 @@ DELETE_EXPIRED = "classification.tasks.delete_expired"
 DELIVER_ALERT = "classification.tasks.deliver_alert"
 COMPILE_MODEL = "classification.tasks.compile_model_version"
 
+# Housekeeping runs on the sweeper's own queue and worker: never behind the classify backlog it checks.
+_SWEEPER = {"queue": settings.CELERY_SWEEPER_QUEUE}
+app.conf.task_routes = {REQUEUE_STUCK: _SWEEPER, DELETE_EXPIRED: _SWEEPER}
 app.conf.beat_schedule = {
     "requeue-stuck-classifications": {
         "task": REQUEUE_STUCK,
         "schedule": settings.CLASSIFIER["SWEEP_INTERVAL_SECONDS"],
+        # A sweep not started within an interval is skipped: the next one does the same work.
+        "options": {**_SWEEPER, "expires": settings.CLASSIFIER["SWEEP_INTERVAL_SECONDS"]},
     },
     # Expired unreviewed images and their files (classification.privacy.retention); hourly is plenty for days.
-    "delete-expired-images": {"task": DELETE_EXPIRED, "schedule": 3600.0},
+    "delete-expired-images": {"task": DELETE_EXPIRED, "schedule": 3600.0, "options": _SWEEPER},
 }
 
 
@@ -74,6 +83,12 @@ def this_worker_trains() -> bool:
     """Whether the worker this process belongs to consumes the training queue."""
     consumed = app.amqp.queues.consume_from
     return bool(consumed) and settings.CELERY_TRAINING_QUEUE in consumed
+
+
+def this_worker_sweeps() -> bool:
+    """Whether the worker this process belongs to consumes the sweeper's queue (and nothing it must classify)."""
+    consumed = app.amqp.queues.consume_from
+    return bool(consumed) and settings.CELERY_SWEEPER_QUEUE in consumed
 
 
 # --- taking waiting tasks, for micro-batching ---------------------------------------------
@@ -178,7 +193,106 @@ def queue_depths() -> dict[str, int]:
     """Messages waiting per Celery queue (Redis broker only; the fallback has no cheap count)."""
     if not settings.REDIS_URL:
         return {}
-    import redis
-
     client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
     return {queue.name: int(client.llen(queue.name)) for queue in settings.CELERY_TASK_QUEUES}
+
+
+# --- where task messages stand, for the sweeper -------------------------------------------
+
+
+@dataclass
+class Deliveries:
+    """The messages of one task in one queue, by their first argument (a row id).
+
+    ``waiting``: in the queue, not yet taken. ``held_since``: taken by a
+    worker and not yet acknowledged (kombu's unacked set), with the Unix time
+    it was handed out; a worker that died holding one leaves it there until
+    the broker's visibility timeout.
+    """
+
+    waiting: set[Any]
+    held_since: dict[Any, float]
+
+
+def deliveries(task_name: str, queue: str | None = None) -> Deliveries | None:
+    """Where ``task_name``'s messages in ``queue`` (the classify queue) stand; None when nobody can tell.
+
+    Reads kombu's Redis structures as the transport writes them: the queue's
+    lists (one per priority) and the ``unacked`` hash with its index. A
+    message moves from the list to the unacked hash in two steps, so the hash
+    is read before and after the lists: a message in transit is in one of the
+    three reads. The filesystem broker (the no-Redis fallback) shows its
+    waiting files; what a worker took from it is in that worker's memory.
+    """
+    queue = queue or settings.CELERY_TASK_DEFAULT_QUEUE
+    if settings.REDIS_URL:
+        return _redis_deliveries(task_name, queue)
+    if str(settings.CELERY_BROKER_URL).startswith("filesystem:"):
+        return _filesystem_deliveries(task_name, queue)
+    return None
+
+
+# kombu's Redis transport keeps one list per priority: the queue's name, then "\x06\x16" + priority for 3, 6, 9.
+_PRIORITY_LISTS = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+
+
+def _redis_deliveries(task_name: str, queue: str) -> Deliveries:
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=10)
+    held = _redis_held(client, options, task_name, queue)
+    waiting: set[Any] = set()
+    for key in [queue + suffix for suffix in _PRIORITY_LISTS]:
+        for start in range(0, int(client.llen(key)), 1000):  # in slices: a long backlog never blocks Redis
+            for raw in client.lrange(key, start, start + 999):
+                argument = _first_argument(_loads(raw), task_name)
+                if argument is not None:
+                    waiting.add(argument)
+    held.update(_redis_held(client, options, task_name, queue))
+    return Deliveries(waiting, held)
+
+
+def _redis_held(client, options: dict, task_name: str, queue: str) -> dict[Any, float]:
+    payloads = client.hgetall(options.get("unacked_key", "unacked"))
+    since = dict(client.zrange(options.get("unacked_index_key", "unacked_index"), 0, -1, withscores=True))
+    held = {}
+    for tag, raw in payloads.items():
+        entry = _loads(raw)
+        if not isinstance(entry, list) or len(entry) < 3 or entry[2] != queue:
+            continue
+        argument = _first_argument(entry[0], task_name)
+        if argument is not None:
+            held[argument] = float(since.get(tag, 0.0))
+    return held
+
+
+def _filesystem_deliveries(task_name: str, queue: str) -> Deliveries:
+    folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+    waiting = set()
+    for path in folder.glob(f"*.{queue}.msg"):
+        try:
+            waiting.add(_first_argument(_loads(path.read_bytes()), task_name))
+        except OSError:  # taken meanwhile
+            continue
+    waiting.discard(None)
+    return Deliveries(waiting, {})
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:  # not a message of ours
+        return None
+
+
+def _first_argument(message: Any, task_name: str) -> Any:
+    """The first positional argument of a ``task_name`` message as the broker stores it (protocol 2), else None."""
+    if not isinstance(message, dict) or (message.get("headers") or {}).get("task") != task_name:
+        return None
+    body = message.get("body", "")
+    try:
+        if (message.get("properties") or {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None
+    return args[0] if args else None

@@ -56,8 +56,8 @@ def compile_model_version(version_id: int) -> None:
 
 @shared_task(name=queueing.REQUEUE_STUCK, ignore_result=True)
 def requeue_stuck() -> dict:
-    """Run by beat: queue again what a lost message or a dead worker left behind; mark training runs
-    whose process died as interrupted."""
+    """Run by beat every SWEEP_INTERVAL_SECONDS on the sweeper's queue: queue again what a lost message
+    or a dead worker left behind; mark training runs whose process died as interrupted."""
     return {**recovery.requeue_stuck(), "interrupted_runs": runs.interrupt_abandoned()}
 
 
@@ -109,6 +109,8 @@ def _start_process(**_kwargs) -> None:
         # Training and compiling run TensorFlow here: capped like the serving processes, by the real pool size.
         limit_tensorflow_threads(threads_per_process(process_model.state.pool_size or 1))
         heartbeats.start_heartbeat(WorkerProcess.Role.TRAINING)
+    elif queueing.this_worker_sweeps():
+        heartbeats.start_heartbeat(WorkerProcess.Role.SWEEPER)
 
 
 @worker_process_shutdown.connect

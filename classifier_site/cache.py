@@ -1,4 +1,4 @@
-"""One Redis connection pool per process for Django's cache.
+"""Django's cache on Redis: one connection pool per process, and no errors while Redis restarts.
 
 Django builds its cache objects per thread and per async context, so under
 ASGI once per request, and each built its own connection pool: every request
@@ -7,13 +7,20 @@ connection, and redis-py reads package metadata for each. Django's Redis cache
 takes a ``pool_class`` (CACHES OPTIONS); this one hands every cache object the
 process's pool for the same URL. redis-py pools reset themselves in a forked
 child, so sharing is safe across a prefork worker's processes too.
+
+:class:`TolerantRedisCache` is the cache backend with Redis: it answers as an
+empty cache while Redis is unreachable (see its docstring).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import redis
+from django.core.cache.backends.redis import RedisCache
+
+logger = logging.getLogger(__name__)
 
 _pools: dict[tuple, redis.ConnectionPool] = {}
 _lock = threading.Lock()
@@ -27,3 +34,54 @@ class SharedConnectionPool(redis.ConnectionPool):
             if key not in _pools:
                 _pools[key] = super().from_url(url, **kwargs)
             return _pools[key]
+
+
+# What a Redis that is restarting (or gone) raises; redis-py's TimeoutError and ConnectionError.
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+class TolerantRedisCache(RedisCache):
+    """Django's Redis cache, answering a miss instead of raising while Redis is down.
+
+    The cache only holds what can be lost (rate-limit and throttle counts), so
+    a Redis restart must not turn requests into 500s: reads miss, writes are
+    dropped, and rate limits and API throttles count nothing meanwhile (they
+    fail open for the seconds Redis is away). ``incr`` still raises (a count
+    that cannot be read cannot be incremented); :mod:`classification.intake.ratelimit`
+    treats that as allowed.
+    """
+
+    def add(self, *args, **kwargs):
+        return self._or(False, super().add, *args, **kwargs)
+
+    def get(self, key, default=None, version=None):
+        return self._or(default, super().get, key, default, version)
+
+    def set(self, *args, **kwargs):
+        return self._or(None, super().set, *args, **kwargs)
+
+    def touch(self, *args, **kwargs):
+        return self._or(False, super().touch, *args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        return self._or(False, super().delete, *args, **kwargs)
+
+    def get_many(self, *args, **kwargs):
+        return self._or({}, super().get_many, *args, **kwargs)
+
+    def has_key(self, *args, **kwargs):
+        return self._or(False, super().has_key, *args, **kwargs)
+
+    def set_many(self, keys, *args, **kwargs):
+        return self._or(list(keys), super().set_many, keys, *args, **kwargs)
+
+    def delete_many(self, *args, **kwargs):
+        return self._or(None, super().delete_many, *args, **kwargs)
+
+    @staticmethod
+    def _or(fallback, call, *args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except REDIS_DOWN as exc:
+            logger.warning("The cache (Redis) is unreachable, going without it: %s", exc)
+            return fallback

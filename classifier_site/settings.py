@@ -96,6 +96,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABAS
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE, "timeout": 10, "max_idle": 300,
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The same backend, reconnecting when the server dropped a connection between two uses (a restart,
+    # pg_terminate_backend) instead of failing the request or task that next used it.
+    DATABASES["default"]["ENGINE"] = "classifier_site.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes write (web, workers, the capture service): a transaction takes the write lock
     # when it begins, waiting for it, instead of failing when it cannot upgrade a read lock later.
@@ -153,7 +157,8 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels-redis, waiting out a Redis restart instead of closing every socket (classifier_site/channel_layer.py).
+            "BACKEND": "classifier_site.channel_layer.TolerantRedisChannelLayer",
             # channels-redis blocks 5 s in BZPOPMIN waiting for messages and redis-py 8 reads with a
             # 5 s timeout by default: without a longer read timeout an idle socket (a webcam page
             # between two frames 10 s apart) has its receive time out and is closed (1011).
@@ -165,10 +170,12 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Answers as an empty cache while Redis restarts (classifier_site/cache.py).
+            "BACKEND": "classifier_site.cache.TolerantRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("CACHE_PREFIX", default="classifier"),
-            "OPTIONS": {"pool_class": "classifier_site.cache.SharedConnectionPool"},
+            "OPTIONS": {"pool_class": "classifier_site.cache.SharedConnectionPool",
+                        "socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }
 else:
@@ -197,8 +204,14 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="classify")
 CELERY_TRAINING_QUEUE = env("CELERY_TRAINING_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-training")
 # Alert deliveries (webhooks, e-mail) wait on other people's servers: their own queue and worker.
 CELERY_ALERTS_QUEUE = env("CELERY_ALERTS_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-alerts")
+# The sweeper (and other housekeeping) has its own queue and a one-process worker running beat, so it is
+# never stuck behind the classify backlog it checks.
+CELERY_SWEEPER_QUEUE = env("CELERY_SWEEPER_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-sweeper")
 # All declared: a bare `celery worker` serves them all; `make run` starts one worker per queue.
-CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(CELERY_TRAINING_QUEUE), Queue(CELERY_ALERTS_QUEUE))
+CELERY_TASK_QUEUES = (
+    Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(CELERY_TRAINING_QUEUE), Queue(CELERY_ALERTS_QUEUE),
+    Queue(CELERY_SWEEPER_QUEUE),
+)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -223,8 +236,10 @@ CLASSIFIER = {
     "THUMBNAIL_SIZE": 256,
     # Results whose (calibrated) confidence is below this are marked uncertain and lead the review queue.
     "UNCERTAIN_BELOW": env.float("CLASSIFIER_UNCERTAIN_BELOW", default=0.6),
-    # The sweeper re-queues classifications queued or running longer than this, up to MAX_ATTEMPTS times.
-    "STUCK_AFTER_SECONDS": env.int("CLASSIFIER_STUCK_AFTER_SECONDS", default=300),
+    # The sweeper (classification.serving.recovery) queues again, up to MAX_ATTEMPTS times, a running row whose
+    # worker process is dead, and a row queued longer than this whose message is in neither the broker's queue
+    # nor a live worker's hands (a long backlog is only waiting: it is left alone).
+    "STUCK_AFTER_SECONDS": env.int("CLASSIFIER_STUCK_AFTER_SECONDS", default=60),
     "MAX_ATTEMPTS": env.int("CLASSIFIER_MAX_ATTEMPTS", default=3),
     # Every worker process beats this often (classification.serving.heartbeats); one silent for three
     # beats counts as dead (readiness, metrics, the sweeper), and its row is deleted after ten.
@@ -236,8 +251,8 @@ CLASSIFIER = {
     # message out again after its visibility timeout, which is kept above this (below), so a long run is
     # never delivered, and trained, a second time.
     "TRAINING_MAX_SECONDS": env.int("CLASSIFIER_TRAINING_MAX_SECONDS", default=6 * 3600),
-    # How often Celery beat runs the sweeper (one beat per deployment; `make run` embeds it in the training worker).
-    "SWEEP_INTERVAL_SECONDS": env.float("CLASSIFIER_SWEEP_INTERVAL_SECONDS", default=60.0),
+    # How often Celery beat runs the sweeper (one beat per deployment: the sweeper worker's, `-B`).
+    "SWEEP_INTERVAL_SECONDS": env.float("CLASSIFIER_SWEEP_INTERVAL_SECONDS", default=15.0),
     # Webcam sockets: frames a client may have queued at once, and a frame's byte limit.
     "WEBCAM_MAX_IN_FLIGHT": env.int("CLASSIFIER_WEBCAM_MAX_IN_FLIGHT", default=2),
     "WEBCAM_MAX_FRAME_BYTES": env.int("CLASSIFIER_WEBCAM_MAX_FRAME_BYTES", default=2 * 1024 * 1024),
@@ -358,6 +373,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI served from our own static files: works offline and under the CSP.
     "SWAGGER_UI_DIST": "SIDECAR",
+    # No deep links: they put a link inside each operation's button (nested controls, axe's nested-interactive).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False, "persistAuthorization": True},
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }

@@ -19,6 +19,8 @@ from ml.calibration import apply_temperature
 
 TENSORFLOW = "tensorflow"
 ONNXRUNTIME = "onnxruntime"
+#: The int8 graph of a version (:mod:`ml.quantization`), run by ONNX Runtime; served under "auto" once accepted.
+ONNXRUNTIME_INT8 = "onnxruntime-int8"
 RUNTIMES = (TENSORFLOW, ONNXRUNTIME)
 #: "auto" serves with the fastest runtime that matches Keras; a runtime's name asks for it alone.
 RUNTIME_CHOICES = ("auto", *RUNTIMES)
@@ -56,8 +58,10 @@ class OnnxRuntime:
 
     name = ONNXRUNTIME
 
-    def __init__(self, path: str | Path, threads: int | None = None):
+    def __init__(self, path: str | Path, threads: int | None = None, name: str = ONNXRUNTIME):
         import onnxruntime
+
+        self.name = name
 
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -80,6 +80,24 @@ def _listing(client, bucket: str, prefix: str) -> dict[str, dict]:
     return objects
 
 
+def check_exists(uri: str, client=None) -> None:
+    """Raise :class:`S3SyncError` unless ``uri`` names an object (``.zip``) or a prefix with objects.
+
+    One request, before a training run is queued: a wrong address is said at once, not by the run.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, prefix = parse_s3_uri(uri)
+    client = client or s3_client()
+    try:
+        found = client.list_objects_v2(Bucket=bucket, Prefix=prefix.rstrip("/") if uri.endswith(".zip") else prefix,
+                                       MaxKeys=1).get("KeyCount", 0)
+    except (BotoCoreError, ClientError) as exc:
+        raise S3SyncError(f"Could not list {uri}: {exc}") from exc
+    if not found:
+        raise S3SyncError(f"{uri} holds no objects.")
+
+
 def _safe_local_path(root: Path, relative: str) -> Path:
     """Refuse keys that would escape the cache folder (``..`` or absolute parts)."""
     parts = PurePosixPath(relative).parts

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole service in the foreground: daphne (HTTP + websockets), the Celery
-# workers (classify, training + beat, alerts) and the camera capture service.
+# workers (classify, training, sweeper + beat, alerts) and the camera capture service.
 # Ctrl-C stops them all. Called by `make run`, which installs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,14 +42,18 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-read -r classify_queue training_queue alerts_queue < <("$BIN/python" -c \
-  'from classifier_site import settings as s; print(s.CELERY_TASK_DEFAULT_QUEUE, s.CELERY_TRAINING_QUEUE, s.CELERY_ALERTS_QUEUE)')
+read -r classify_queue training_queue alerts_queue sweeper_queue < <("$BIN/python" -c \
+  'from classifier_site import settings as s; print(s.CELERY_TASK_DEFAULT_QUEUE, s.CELERY_TRAINING_QUEUE, s.CELERY_ALERTS_QUEUE, s.CELERY_SWEEPER_QUEUE)')
 "$BIN/celery" -A classifier_site worker --loglevel=INFO --hostname="classify@%h" --queues="$classify_queue" &
 pids+=($!)
-# Training runs in its own worker, one job at a time, a fresh process per job; it also
-# runs beat (-B), which starts the sweeper of stuck classifications every minute.
+# Training runs in its own worker, one job at a time, a fresh process per job.
 "$BIN/celery" -A classifier_site worker --loglevel=INFO --hostname="training@%h" --queues="$training_queue" \
-  --concurrency=1 --max-tasks-per-child=1 -B --schedule="${VAR_DIR:-var}/celerybeat-schedule" &
+  --concurrency=1 --max-tasks-per-child=1 &
+pids+=($!)
+# The sweeper has a queue and a one-process worker of its own, never behind the classify backlog it
+# checks; it runs beat (-B), which starts it every CLASSIFIER_SWEEP_INTERVAL_SECONDS (15 s).
+"$BIN/celery" -A classifier_site worker --loglevel=INFO --hostname="sweeper@%h" --queues="$sweeper_queue" \
+  --pool=solo -B --schedule="${VAR_DIR:-var}/celerybeat-schedule" &
 pids+=($!)
 # Alert deliveries wait on other people's servers: threads, in a worker of their own.
 "$BIN/celery" -A classifier_site worker --loglevel=INFO --hostname="alerts@%h" --queues="$alerts_queue" \

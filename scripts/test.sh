@@ -45,4 +45,11 @@ if ! /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")'
     || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q --no-install-recommends $packages >/dev/null; }
 fi
 
+# The page walk checks accessibility with axe-core, from the npm registry (pinned in package-lock.json).
+if [ ! -f tests/browser_tools/node_modules/axe-core/axe.min.js ]; then
+  command -v npm >/dev/null || { echo "npm is needed for the accessibility checks (Debian: apt-get install npm)." >&2; exit 1; }
+  echo "Installing axe-core for the browser tests…"
+  npm ci --prefix tests/browser_tools --no-audit --no-fund >/dev/null
+fi
+
 exec .venv/bin/python -m pytest "$@"

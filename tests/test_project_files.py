@@ -50,10 +50,13 @@ def test_docker_compose_file_is_a_complete_stack():
     assert "--queues=classify " in services["worker"]["command"]
     assert "--queues=classify-training" in services["trainer"]["command"]
     assert "--queues=classify-alerts" in services["alerts"]["command"]
+    # The sweeper runs beat on a queue and worker of its own, not behind the classify backlog it checks.
+    assert "--queues=classify-sweeper" in services["sweeper"]["command"] and " -B " in services["sweeper"]["command"]
+    assert "--pool=solo" in services["sweeper"]["command"] and " -B" not in services["trainer"]["command"]
     # The capture service scales like workers: leases, not names, decide which camera each one reads.
     assert services["capture"]["command"] == "python manage.py capture"
     assert not {"container_name", "ports"} & set(services["capture"])
-    for name in ("web", "worker", "trainer", "alerts", "capture"):
+    for name in ("web", "worker", "trainer", "sweeper", "alerts", "capture"):
         environment = services[name]["environment"]
         assert environment["REDIS_URL"].startswith("redis://redis:")
         assert environment["DATABASE_URL"].startswith("postgres://") and "@postgres:" in environment["DATABASE_URL"]
@@ -77,7 +80,7 @@ def test_docker_compose_runs_several_web_processes_behind_the_proxy_after_one_mi
     migrate = services["migrate"]
     assert "manage.py migrate --noinput" in migrate["command"] and "ensure_active_model" in migrate["command"]
     assert migrate["restart"] == "no" and "migrate" not in migrate["depends_on"] and "deploy" not in migrate
-    for name in ("web", "worker", "trainer", "alerts", "capture"):
+    for name in ("web", "worker", "trainer", "sweeper", "alerts", "capture"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
         assert "manage.py migrate" not in services[name]["command"], name
     assert services["migrate"]["environment"] == services["web"]["environment"]

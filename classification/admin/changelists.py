@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
+
+from classification.models import default_display_name
 
 
 class BoundedChangeList(ChangeList):
@@ -34,3 +37,18 @@ class BoundedFilters:
 
     def get_changelist(self, request, **kwargs):
         return BoundedChangeList
+
+
+class PredictedLabelFilter(admin.SimpleListFilter):
+    """Predicted labels by their display names; rows without one (queued, failed) are not a blank choice."""
+
+    title = "predicted label"
+    parameter_name = "predicted_label"
+
+    def lookups(self, request, model_admin):
+        labels = (model_admin.get_queryset(request).exclude(predicted_label="").order_by("predicted_label")
+                  .values_list("predicted_label", flat=True).distinct())
+        return [(label, f"{default_display_name(label)} ({label})") for label in labels]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(predicted_label=self.value()) if self.value() else queryset

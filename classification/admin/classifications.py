@@ -19,8 +19,9 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from classification.admin.changelists import BoundedFilters
+from classification.admin.changelists import BoundedFilters, PredictedLabelFilter
 from classification.admin.statistics import statistics_view
+from classification.serving.payloads import is_uncertain
 from classification.models import Classification, ReviewQueueItem
 from classification.review import datasets, reviews, suggestions
 from classification.web.files import image_response, thumbnail_response
@@ -71,7 +72,7 @@ class SuggestionFilter(admin.SimpleListFilter):
 class ReviewChangeListForm(forms.ModelForm):
     """The editable review column: a choice of known classes, blank for "not reviewed"."""
 
-    reviewed_label = forms.ChoiceField(required=False)
+    reviewed_label = forms.ChoiceField(required=False, widget=forms.Select(attrs={"aria-label": "reviewed label"}))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -80,11 +81,12 @@ class ReviewChangeListForm(forms.ModelForm):
 
 def _thumbnail(classification: Classification, size: int) -> str:
     return format_html(
-        '<img src="{}" alt="" style="max-width:{}px;max-height:{}px;border-radius:4px">',
+        '<img src="{}" alt="{}" style="max-width:{}px;max-height:{}px;border-radius:4px">',
         reverse(
             "admin:classification_classification_thumbnail" if size <= 256 else "admin:classification_classification_image",
             args=[classification.pk],
         ),
+        f"image #{classification.pk}",
         size,
         size,
     )
@@ -99,7 +101,7 @@ class ClassificationAdmin(BoundedFilters, admin.ModelAdmin):
     list_display_links = ("id", "thumbnail_image")
     list_editable = ("reviewed_label",)
     list_filter = (
-        "predicted_label", "source", "status", "model_version", ReviewedFilter, ConfidenceFilter, SuggestionFilter,
+        PredictedLabelFilter, "source", "status", "model_version", ReviewedFilter, ConfidenceFilter, SuggestionFilter,
     )
     list_select_related = ("model_version",)
     search_fields = ("original_name", "content_hash", "predicted_label", "reviewed_label")
@@ -154,7 +156,11 @@ class ClassificationAdmin(BoundedFilters, admin.ModelAdmin):
 
     @admin.display(description="confidence", ordering="confidence")
     def confidence_display(self, classification: Classification):
-        return None if classification.confidence is None else round(classification.confidence, 3)
+        if classification.confidence is None:
+            return None
+        # As the pages show it: a percentage, and "uncertain" in words below the review threshold.
+        uncertain = " · uncertain" if is_uncertain(classification.confidence) else ""
+        return f"{round(100 * classification.confidence)}%{uncertain}"
 
     @admin.display(description="every class probability")
     def probabilities_table(self, classification: Classification) -> str:
@@ -246,7 +252,7 @@ class ReviewQueueAdmin(ClassificationAdmin):
     whole_event = True
     list_display = ClassificationAdmin.list_display + ("event_frames",)
     list_select_related = ("model_version", "event")
-    list_filter = ("predicted_label", "source", "model_version", SuggestionFilter)
+    list_filter = (PredictedLabelFilter, "source", "model_version", SuggestionFilter)
     date_hierarchy = None
     # Owners' suggestions first, then least confident first (the changelist re-orders, so say it here too).
     ordering = (F("suggested_at").desc(nulls_last=True), "confidence", "created_at")

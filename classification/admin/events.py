@@ -10,21 +10,26 @@ from classification.models import Event
 from classification.review import reviews
 
 
-def _frame_image(frame_id: int | None, size: int) -> str:
+def _frame_image(frame_id: int | None, size: int, *, link: bool = True) -> str:
+    """A frame's thumbnail, linking to it (``link=False`` where the list already links the cell)."""
     if frame_id is None:
         return "—"
+    if not link:
+        return format_html('<img src="{}" alt="frame #{}" style="max-width:{}px;max-height:{}px;border-radius:4px">',
+                           reverse("admin:classification_classification_thumbnail", args=[frame_id]),
+                           frame_id, size, size)
     return format_html(
-        '<a href="{}"><img src="{}" alt="" style="max-width:{}px;max-height:{}px;border-radius:4px"></a>',
+        '<a href="{}"><img src="{}" alt="frame #{}" style="max-width:{}px;max-height:{}px;border-radius:4px"></a>',
         reverse("admin:classification_classification_change", args=[frame_id]),
-        reverse("admin:classification_classification_thumbnail", args=[frame_id]), size, size,
+        reverse("admin:classification_classification_thumbnail", args=[frame_id]), frame_id, size, size,
     )
 
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
-    list_display = ("id", "best_frame_image", "label", "peak_confidence", "source", "camera", "started_at", "ended_at",
+    list_display = ("id", "best_frame_thumbnail", "label", "peak_confidence", "source", "camera", "started_at", "ended_at",
                     "frame_count", "stored_count")
-    list_display_links = ("id", "best_frame_image")
+    list_display_links = ("id", "best_frame_thumbnail")
     list_filter = ("label", "source", "camera")
     list_select_related = ("camera",)
     date_hierarchy = "started_at"
@@ -41,6 +46,10 @@ class EventAdmin(admin.ModelAdmin):
     @admin.display(description="best frame")
     def best_frame_image(self, event: Event) -> str:
         return _frame_image(event.best_frame_id, 96)
+
+    @admin.display(description="best frame")
+    def best_frame_thumbnail(self, event: Event) -> str:
+        return _frame_image(event.best_frame_id, 96, link=False)
 
     @admin.display(description="stored frames")
     def frames(self, event: Event) -> str:

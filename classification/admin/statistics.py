@@ -23,5 +23,6 @@ def statistics_view(request):
         "confusion": confusion,
         "confusion_chart": statistics.confusion_chart(confusion),
         "days": statistics.DAYS,
+        "min_reviews": statistics.MIN_REVIEWS,
     }
     return TemplateResponse(request, "admin/classification/statistics.html", context)

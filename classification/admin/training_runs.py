@@ -64,8 +64,7 @@ class TrainingRunFormBase(forms.ModelForm):
         if not self.errors:
             try:
                 runs.training_config(cleaned["data"], self.settings())
-                if cleaned["data"] == runs.REVIEWED_DATA:
-                    runs.check_reviewed_data()
+                runs.check_data_source(cleaned["data"])
             except runs.TrainingError as exc:
                 raise forms.ValidationError(str(exc))
         return cleaned
@@ -82,7 +81,8 @@ TrainingRunForm = type(
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(BoundedFilters, admin.ModelAdmin):
-    list_display = ("id", "architecture", "data", "status", "progress", "eta", "model_version", "created_at")
+    list_display = ("id", "architecture", "data", "status", "progress", "failure", "eta", "model_version",
+                    "created_at")
     list_filter = ("status",)
     actions = ("start_again",)
     readonly_fields = (
@@ -163,6 +163,13 @@ class TrainingRunAdmin(BoundedFilters, admin.ModelAdmin):
         if run.epochs:
             return f"epoch {run.epoch}/{run.epochs} ({run.stage})"
         return run.stage or run.get_status_display()
+
+    @admin.display(description="why it failed")
+    def failure(self, run: TrainingRun) -> str:
+        if run.status not in (TrainingRun.Status.FAILED, TrainingRun.Status.INTERRUPTED):
+            return "—"
+        message = (run.error_message or "no reason recorded").strip().splitlines()[-1]
+        return message if len(message) <= 160 else message[:157] + "…"
 
     @admin.display(description="ETA")
     def eta(self, run: TrainingRun) -> str:

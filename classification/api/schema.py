@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.views import SpectacularAPIView
 
 from classification.api.serializers import ErrorSerializer
 
@@ -26,3 +27,17 @@ def errors(*statuses: int) -> dict[int, OpenApiResponse]:
     return {
         status: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[status]) for status in statuses
     }
+
+
+class BrowsableSchemaView(SpectacularAPIView):
+    """The OpenAPI schema. A browser asking for a page gets it as text to read in the tab, not a download;
+    clients (Swagger UI, generators, ``?format=json``) get the usual OpenAPI media types."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        browser = "text/html" in request.headers.get("Accept", "") and not request.GET.get("format")
+        if browser and response.status_code == 200:
+            response.render()
+            response["Content-Type"] = "text/plain; charset=utf-8"
+            response["Content-Disposition"] = 'inline; filename="schema.yaml"'
+        return response

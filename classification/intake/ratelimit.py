@@ -1,14 +1,19 @@
 """Fixed-window rate limits in the shared cache (Redis), for the form and the webcam socket.
 
 The REST API uses DRF's throttles; these cover what DRF does not see. Counts
-live in the cache, so every web process of a deployment shares them.
+live in the cache, so every web process of a deployment shares them; while
+the cache cannot be reached the limits fail open (a Redis restart must not
+refuse every upload).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
 
 _PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
 
@@ -26,13 +31,21 @@ def allow(scope: str, ident: str, rate: str, cost: int = 1) -> bool:
     limit, period = parse_rate(rate)
     window = int(time.time() // period)
     key = f"ratelimit:{scope}:{ident}:{window}"
+    try:
+        return _count(key, cost, period + 1) <= limit
+    except Exception as exc:  # the cache is down (a Redis restart): fail open rather than refuse everyone
+        logger.warning("Rate limit %s not applied, the cache is unreachable: %s", scope, exc)
+        return True
+
+
+def _count(key: str, cost: int, timeout: int) -> int:
     # Increment first: in a busy window the key exists, and that is one call instead of two.
     try:
-        return cache.incr(key, cost) <= limit
+        return cache.incr(key, cost)
     except ValueError:  # the window's first hit (or its key just expired)
-        if cache.add(key, cost, period + 1):
-            return cost <= limit
-        return cache.incr(key, cost) <= limit  # another request created it meanwhile
+        if cache.add(key, cost, timeout):
+            return cost
+        return cache.incr(key, cost)  # another request created it meanwhile
 
 
 def client_ident(user, address: str | None) -> str:

@@ -63,6 +63,17 @@ class ValidatedImage:
         return Image.MIME.get(self.format, "application/octet-stream")
 
 
+def human_size(size: int) -> str:
+    """Sizes as people read them: "1,000 bytes", "10.3 MB" (binary units, as the upload page's script)."""
+    if size < 1024:
+        return f"{size:,} bytes"
+    for unit in ("KB", "MB", "GB"):
+        size /= 1024
+        if size < 1024 or unit == "GB":
+            return f"{size:.1f} {unit}"
+    return f"{size:.1f} GB"
+
+
 def upload_limits() -> dict[str, int]:
     config = settings.CLASSIFIER
     return {
@@ -75,7 +86,7 @@ def upload_limits() -> dict[str, int]:
 def too_large(size: int) -> ImageRejected:
     limit = upload_limits()["max_bytes"]
     return ImageRejected(
-        f"The file is {size:,} bytes; the limit is {limit:,} bytes.", status=413, code="file_too_large"
+        f"The file is {human_size(size)}; the limit is {human_size(limit)}.", status=413, code="file_too_large"
     )
 
 

@@ -36,21 +36,33 @@ INT8_FILENAME = "model.int8.onnx"
 
 def quantize_version(version: ModelVersion, onnx_path: str | Path, *, threads: int | None = None) -> ModelVersion:
     """Quantize ``version``'s checked float export, decide, record the decision (and the graph when it serves)."""
-    fields: dict = {"int8_artifact": "", "int8_sha256": ""}
-    with tempfile.TemporaryDirectory(prefix="int8-") as scratch:
-        output = Path(scratch) / INT8_FILENAME
-        check = _check(version, onnx_path, output, threads)
-        if check.accepted:
-            fields["int8_artifact"], fields["int8_sha256"] = _store_beside(version, output)
-    decision = ModelVersion.Int8Decision.SERVED if check.accepted else ModelVersion.Int8Decision.REFUSED
-    fields.update(
-        int8_decision=decision, int8_reason="" if check.accepted else check.reason[:300], int8_images=check.images,
-        int8_fp32_accuracy=check.fp32_accuracy, int8_accuracy=check.int8_accuracy, int8_agreement=check.agreement,
-    )
-    ModelVersion.objects.filter(pk=version.pk).update(**fields)
+    ModelVersion.objects.filter(pk=version.pk).update(**int8_fields(version, onnx_path, threads=threads))
     version.refresh_from_db()
     logger.info("int8 for %s: %s", version, version.int8_summary())
     return version
+
+
+def int8_fields(version: ModelVersion, onnx_path: str | Path, *, threads: int | None = None) -> dict:
+    """The version's int8 fields after quantizing and checking (the graph stored beside it when it serves)."""
+    with tempfile.TemporaryDirectory(prefix="int8-") as scratch:
+        output = Path(scratch) / INT8_FILENAME
+        check = _check(version, onnx_path, output, threads)
+        stored = _store_beside(version, output) if check.accepted else ("", "")
+    return {**_decision(check), "int8_artifact": stored[0], "int8_sha256": stored[1]}
+
+
+def refused_fields(reason: str) -> dict:
+    """The int8 fields of a version that has no float export to quantize (float or Keras serves)."""
+    return {**_decision(Int8Check(0, reason=reason)), "int8_artifact": "", "int8_sha256": ""}
+
+
+def _decision(check: Int8Check) -> dict:
+    return {
+        "int8_decision": ModelVersion.Int8Decision.SERVED if check.accepted else ModelVersion.Int8Decision.REFUSED,
+        "int8_reason": "" if check.accepted else check.reason[:300], "int8_images": check.images,
+        "int8_fp32_accuracy": check.fp32_accuracy, "int8_accuracy": check.int8_accuracy,
+        "int8_agreement": check.agreement,
+    }
 
 
 def _check(version: ModelVersion, onnx_path: str | Path, output: Path, threads: int | None) -> Int8Check:

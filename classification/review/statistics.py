@@ -24,6 +24,8 @@ from ml.metrics import classification_metrics
 from ml.reports import pyplot, save_confusion_matrix
 
 DAYS = 30
+#: Fewer reviews than this and an accuracy says little: the statistics page says so beside it.
+MIN_REVIEWS = 30
 
 
 def counts_per_label_per_day(days: int = DAYS) -> dict:

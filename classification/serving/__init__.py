@@ -2,7 +2,7 @@
 
 Owns: the model a process holds (:mod:`.process_model`: load, switch, status),
 micro-batching (:mod:`.batching`), classifying stored images
-(:mod:`.classify`), queueing a stored image or failing it (:mod:`.dispatch`),
+(:mod:`.classify`), queueing a stored image (:mod:`.dispatch`),
 the sweeper of stranded work (:mod:`.recovery`), pushing results to browsers
 (:mod:`.notifications`) and the one JSON shape of a result (:mod:`.payloads`).
 May import: ``classification.models``, ``classification.queueing``,

@@ -1,4 +1,4 @@
-"""Handing stored classifications to the workers, or failing them when the queue is down.
+"""Handing stored classifications to the workers.
 
 Used when an image is accepted (:mod:`classification.intake.submission`) and
 when the sweeper queues stranded work again (:mod:`classification.serving.recovery`).
@@ -8,25 +8,24 @@ from __future__ import annotations
 
 import logging
 
-from django.utils import timezone
-
 from classification import queueing
-from classification.models import Classification
-from classification.serving.notifications import notify_finished
 
 logger = logging.getLogger(__name__)
 
 
-def enqueue(classification_id: int) -> None:
-    """Queue a stored classification; when the queue is down, fail it with a message saying so."""
+def enqueue(classification_id: int) -> bool:
+    """Queue a stored classification; False when the broker is unreachable.
+
+    The row stays queued either way: an image accepted while the broker is
+    down (a Redis restart) is stored and recorded, so it is not lost, only not
+    yet announced; the sweeper finds such rows (no message waiting for them)
+    and queues them again once the broker answers. Failing them instead would
+    throw away accepted work for a fault that lasts seconds.
+    """
     try:
         queueing.classify(classification_id)
     except Exception:
-        logger.exception("Could not queue classification %s", classification_id)
-        failed = Classification.objects.filter(pk=classification_id, status=Classification.Status.QUEUED).update(
-            status=Classification.Status.FAILED,
-            error_message="The classification queue is unavailable; please upload again.",
-            finished_at=timezone.now(),
-        )
-        if failed:
-            notify_finished(Classification.objects.get(pk=classification_id))
+        logger.warning("Could not queue classification %s; the sweeper will queue it again", classification_id,
+                       exc_info=True)
+        return False
+    return True

@@ -1,60 +1,129 @@
-"""Recovering work that got stuck: the periodic sweeper.
+"""Recovering work that got stuck: the sweeper, run by beat on a queue and worker of its own.
 
-A classification can be stranded queued (its message was lost with a Redis
-that restarted without persistence) or running (its worker died in a way the
-broker did not notice). The sweeper, run every minute by Celery beat, queues
-such rows again; the task is idempotent, so a row that was in fact still in
-the queue is simply classified once. A row that keeps getting stuck is failed
-after a few attempts instead of looping for ever.
+Two kinds of row can be stranded, and the sweeper tells each from work that
+is only waiting, so a long backlog is neither queued again nor failed:
+
+* a **running** row whose claiming process (``Classification.worker``) is no
+  longer alive (heartbeats; on the same host, the process table): its worker
+  died mid-batch. It is queued again; a new message is sent only when its own
+  is not back in the queue already.
+* a **queued** row whose message is lost (a Redis that restarted without
+  persistence): queued for longer than ``STUCK_AFTER_SECONDS`` and its
+  message neither waits in the broker nor is held by a worker that may still
+  be alive (:func:`classification.queueing.deliveries`). A message held since
+  before every live classify process started belongs to a dead worker, which
+  keeps it until the broker's visibility timeout (hours): the row is queued again.
+
+Every update is conditional on what the sweeper saw (status, holder,
+attempts), so a row that finished, or was claimed, between the look and the
+update is left alone. The classify task claims rows conditionally too, so a
+duplicate message classifies nothing twice. A row that keeps getting stranded
+is failed after ``MAX_ATTEMPTS`` instead of looping for ever.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
-from classification.models import Classification
+from classification import queueing
+from classification.models import Classification, WorkerProcess
+from classification.serving import heartbeats
 from classification.serving.dispatch import enqueue
 from classification.serving.notifications import notify_finished
 
 logger = logging.getLogger(__name__)
 
-
-def stuck_classifications(now=None):
-    """Rows queued or running for longer than the configured timeout."""
-    now = now or timezone.now()
-    limit = now - timedelta(seconds=settings.CLASSIFIER["STUCK_AFTER_SECONDS"])
-    return Classification.objects.filter(
-        Q(status=Classification.Status.QUEUED, created_at__lt=limit, requeued_at__isnull=True)
-        | Q(status=Classification.Status.QUEUED, requeued_at__lt=limit)
-        | Q(status=Classification.Status.RUNNING, started_at__lt=limit)
-    )
+RECHECK_DELAY_S = 1.0  # a row that looks lost is looked for again after this long before it is taken back
 
 
 def requeue_stuck(now=None) -> dict[str, int]:
-    """Queue stuck rows again, or fail those that used up their attempts. Returns counts."""
+    """Take back stranded rows: queue them again, or fail those that used up their attempts. Returns counts."""
     now = now or timezone.now()
-    max_attempts = settings.CLASSIFIER["MAX_ATTEMPTS"]
-    requeued = failed = 0
-    for classification in stuck_classifications(now):
-        if classification.attempts >= max_attempts:
-            Classification.objects.filter(pk=classification.pk).update(
-                status=Classification.Status.FAILED,
-                error_message=f"Gave up after {classification.attempts} attempts; the image may be unprocessable.",
-                finished_at=now,
-            )
-            notify_finished(Classification.objects.get(pk=classification.pk))
-            failed += 1
+    counts = {"requeued": 0, "failed": 0}
+    # What the sweeper sees now is what its updates are conditional on (status, holder, attempts).
+    abandoned = abandoned_running(now)
+    limit = now - timedelta(seconds=settings.CLASSIFIER["STUCK_AFTER_SECONDS"])
+    suspects = {row["pk"]: row for row in Classification.objects.filter(_queued_past(limit)).values(*_SEEN)}
+    if not abandoned and not suspects:
+        return counts
+    deliveries = queueing.deliveries(queueing.CLASSIFY_IMAGE)
+    lost = _lost(suspects, deliveries)
+    if lost:  # a message in transit between two reads: look again once before taking anything back
+        time.sleep(RECHECK_DELAY_S)
+        deliveries = queueing.deliveries(queueing.CLASSIFY_IMAGE)
+        lost &= _lost(lost, deliveries)
+    waiting = deliveries.waiting if deliveries is not None else set()
+    for row in [*abandoned, *(suspects[pk] for pk in sorted(lost))]:
+        _take_back(row, now, counts, send=row["pk"] not in waiting)
+    if counts["requeued"] or counts["failed"]:
+        logger.warning("Sweeper re-queued %d stuck classification(s) and failed %d", counts["requeued"], counts["failed"])
+    return counts
+
+
+_SEEN = ("pk", "status", "worker", "attempts")
+
+
+def abandoned_running(now=None) -> list[dict]:
+    """Running rows whose claiming process is dead, as seen (:data:`_SEEN`).
+
+    A row with no recorded holder (claimed before holders were recorded) is
+    taken as abandoned once it has run longer than ``STUCK_AFTER_SECONDS``.
+    """
+    now = now or timezone.now()
+    running = Classification.objects.filter(status=Classification.Status.RUNNING)
+    holders = set(running.exclude(worker="").values_list("worker", flat=True).distinct())
+    dead = [worker for worker in holders if not heartbeats.is_alive(worker)]
+    unnamed_before = now - timedelta(seconds=settings.CLASSIFIER["STUCK_AFTER_SECONDS"])
+    rows = running.filter(Q(worker__in=dead) | Q(worker="", started_at__lt=unnamed_before))
+    return list(rows.values(*_SEEN))
+
+
+def _queued_past(limit) -> Q:
+    """Queued rows whose last queueing (first, or the sweeper's) is older than ``limit``."""
+    return Q(status=Classification.Status.QUEUED) & (
+        Q(requeued_at__isnull=True, created_at__lt=limit) | Q(requeued_at__lt=limit)
+    )
+
+
+def _lost(ids, deliveries: queueing.Deliveries | None) -> set[int]:
+    """Those of ``ids`` whose message neither waits nor is held by a worker that may be alive.
+
+    Without a broker to ask, nothing is called lost (a long queue must not be taken for lost work).
+    """
+    if deliveries is None or not ids:
+        return set()
+    starts = WorkerProcess.objects.live(role=WorkerProcess.Role.CLASSIFY).values_list("started_at", flat=True)
+    oldest_live = min((start.timestamp() for start in starts if start is not None), default=None)
+    lost = set()
+    for pk in ids:
+        if pk in deliveries.waiting:
             continue
-        Classification.objects.filter(pk=classification.pk).update(
-            status=Classification.Status.QUEUED, requeued_at=now, attempts=F("attempts") + 1
+        held_since = deliveries.held_since.get(pk)
+        if held_since is not None and oldest_live is not None and held_since >= oldest_live - 1.0:
+            continue  # held by a worker that may be alive (one started before it was handed out)
+        lost.add(pk)
+    return lost
+
+
+def _take_back(row: dict, now, counts: dict[str, int], *, send: bool) -> None:
+    """Queue one row again (conditionally on what was seen), or fail it when its attempts are used up."""
+    seen = Classification.objects.filter(pk=row["pk"], status=row["status"], worker=row["worker"], attempts=row["attempts"])
+    if row["attempts"] >= settings.CLASSIFIER["MAX_ATTEMPTS"]:
+        failed = seen.update(
+            status=Classification.Status.FAILED, worker="", finished_at=now,
+            error_message=f"Gave up after {row['attempts']} attempts; the image may be unprocessable.",
         )
-        enqueue(classification.pk)
-        requeued += 1
-    if requeued or failed:
-        logger.warning("Sweeper re-queued %d stuck classification(s) and failed %d", requeued, failed)
-    return {"requeued": requeued, "failed": failed}
+        if failed:
+            notify_finished(Classification.objects.get(pk=row["pk"]))
+            counts["failed"] += 1
+        return
+    if seen.update(status=Classification.Status.QUEUED, worker="", requeued_at=now, attempts=F("attempts") + 1):
+        if send:
+            enqueue(row["pk"])
+        counts["requeued"] += 1

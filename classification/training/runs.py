@@ -18,6 +18,7 @@ back; people start it again from the admin (:func:`restart`).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 from django.db import transaction
@@ -26,6 +27,7 @@ from django.utils import timezone
 from classification import queueing
 from classification.models import TrainingRun, WorkerProcess
 from classification.review import reviews
+from ml import s3sync
 from ml.config import TrainConfig, resolve_config
 
 LOG_LINES_KEPT = 200
@@ -56,6 +58,30 @@ def start_training(*, data: str, settings: dict[str, Any], user=None) -> Trainin
     run = create_run(data=data, settings=settings, user=user)
     transaction.on_commit(lambda: queueing.train(run.pk))
     return run
+
+
+def check_data_source(data: str) -> None:
+    """The data must be there before a run is queued: a folder (or .zip) here, or an S3 prefix with objects.
+
+    The training worker reads the same paths (one machine, or a shared volume), so a folder
+    this process cannot see would fail the run seconds after it started.
+    """
+    data = str(data).strip()
+    if data == REVIEWED_DATA:
+        return check_reviewed_data()
+    if s3sync.is_s3_uri(data):
+        try:
+            return s3sync.check_exists(data)
+        except s3sync.S3SyncError as exc:
+            raise TrainingError(str(exc)) from exc
+    path = Path(data).expanduser()
+    if path.is_file() and path.suffix.lower() == ".zip":
+        return None
+    if not path.is_dir():
+        raise TrainingError(f"No folder or .zip file at {data} on this server.")
+    if not any(child.is_dir() for child in path.iterdir()):
+        raise TrainingError(f"{data} has no sub-folders: give a folder with one sub-folder per class.")
+    return None
 
 
 def claim(run_id: int, worker: str) -> bool:

@@ -24,7 +24,7 @@ from classification.events.frames import FrameOutcome, StreamTracker, accept_fra
 from classification.events.inflight import FramesInFlight, finished_payloads
 from classification.events.payloads import event_payload
 from classification.intake import ratelimit, submission
-from classification.intake.validation import ImageRejected
+from classification.intake.validation import ImageRejected, human_size
 from classification.models import Classification
 from classification.privacy.owners import SESSION_FIELD, Owner, owner_from
 from classification.serving.notifications import owner_group, pushes_reach_pages
@@ -90,7 +90,8 @@ class WebcamConsumer(AsyncJsonWebsocketConsumer):
             return
         limit = settings.CLASSIFIER["WEBCAM_MAX_FRAME_BYTES"]
         if len(bytes_data) > limit:
-            await self._reject("frame_too_large", f"The frame is {len(bytes_data):,} bytes; the limit is {limit:,}.")
+            await self._reject("frame_too_large",
+                               f"The frame is {human_size(len(bytes_data))}; the limit is {human_size(limit)}.")
             return
         try:
             outcome = await self._submit(bytes_data)

@@ -52,7 +52,8 @@ def upload(request: HttpRequest) -> HttpResponse:
     context = {
         "accepted": accepted,
         "rejected": rejected,
-        "recent": access.visible(request)[:8] if request.method == "GET" else [],
+        # Uploads only: frames of cameras and webcams are History's events.
+        "recent": access.visible(request).filter(stream="")[:8] if request.method == "GET" else [],
         "limits": upload_limits(),
     }
     return render(request, "classification/upload.html", context, status=status)

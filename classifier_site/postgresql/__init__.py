@@ -1,0 +1,1 @@
+"""Django's PostgreSQL backend, reconnecting after a lost connection (see :mod:`.base`)."""

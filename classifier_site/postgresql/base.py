@@ -1,0 +1,122 @@
+"""Django's PostgreSQL backend, reconnecting when the server dropped a connection between two uses.
+
+A PostgreSQL restart, a failover or ``pg_terminate_backend`` ends the server
+side of every connection (SQLSTATE 57P01). Django notices only when it next
+uses one, and the pooled connection, or the one a request or a worker task
+holds, then fails that query: every dropped connection cost one 500 or one
+failed task. This backend (``ENGINE: classifier_site.postgresql``, chosen by
+the settings for ``postgres://`` URLs) avoids that where it is safe:
+
+* a connection taken from the pool whose server hung up while it waited is
+  closed and another taken (no round trip: a hung-up socket is readable while
+  the connection is idle);
+* the same check runs when a transaction begins, before anything was done in it;
+* a statement run outside a transaction (autocommit) that fails because the
+  connection is gone is run once more on a new connection. The server ran
+  nothing of it: a terminated backend aborts the statement it was running.
+
+Inside a transaction nothing is retried: the work before the failure is
+lost with the connection, so the error goes up as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+
+from django.db import InterfaceError, OperationalError
+from django.db.backends.postgresql import base
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+
+logger = logging.getLogger(__name__)
+
+
+def connection_lost(connection) -> bool:
+    """Whether a psycopg connection is closed, broken, or has data waiting while idle (the server hung up)."""
+    if connection is None:
+        return False
+    if connection.closed or connection.broken:
+        return True
+    try:
+        readable, _, _ = select.select([connection.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+class RetryOnLostConnection:
+    """Cursor wrapper part: a statement in autocommit whose connection was lost runs once more."""
+
+    def _execute(self, sql, params, *ignored_wrapper_args):
+        try:
+            return super()._execute(sql, params, *ignored_wrapper_args)
+        except (OperationalError, InterfaceError):
+            if not self._reconnected():
+                raise
+            return super()._execute(sql, params, *ignored_wrapper_args)
+
+    def _executemany(self, sql, param_list, *ignored_wrapper_args):
+        try:
+            return super()._executemany(sql, param_list, *ignored_wrapper_args)
+        except (OperationalError, InterfaceError):
+            if not self._reconnected():
+                raise
+            return super()._executemany(sql, param_list, *ignored_wrapper_args)
+
+    def _reconnected(self) -> bool:
+        if getattr(self.cursor, "name", None):  # a server-side cursor lives in its connection: nothing to redo
+            return False
+        if not self.db.reconnect_if_lost():
+            return False
+        self.cursor = self.db.create_cursor()
+        return True
+
+
+class RetryingCursorWrapper(RetryOnLostConnection, CursorWrapper):
+    pass
+
+
+class RetryingCursorDebugWrapper(RetryOnLostConnection, CursorDebugWrapper):
+    pass
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def make_cursor(self, cursor):
+        return RetryingCursorWrapper(cursor, self)
+
+    def make_debug_cursor(self, cursor):
+        return RetryingCursorDebugWrapper(cursor, self)
+
+    def get_new_connection(self, conn_params):
+        connection = super().get_new_connection(conn_params)
+        pool = self.pool
+        if pool is None:
+            return connection
+        for _ in range(pool.max_size):  # every idle connection of the pool may have been dropped at once
+            if not connection_lost(connection):
+                break
+            connection.close()
+            pool.putconn(connection)  # closed: the pool discards it and opens a replacement
+            connection = pool.getconn()
+        return connection
+
+    def set_autocommit(self, autocommit, force_begin_transaction_with_broken_autocommit=False):
+        if not autocommit and not self.in_atomic_block and connection_lost(self.connection):
+            self._discard_connection()  # begin the transaction on a connection that is there
+        super().set_autocommit(autocommit, force_begin_transaction_with_broken_autocommit)
+
+    def reconnect_if_lost(self) -> bool:
+        """After a failed statement: reconnect when it failed for want of a connection, outside a transaction."""
+        if self.in_atomic_block or not self.autocommit or not connection_lost(self.connection):
+            return False
+        logger.warning("The database connection was lost; reconnecting and running the statement again")
+        self._discard_connection()
+        self.ensure_connection()
+        return True
+
+    def _discard_connection(self) -> None:
+        try:
+            self.connection.close()  # first, so that a pool drops it instead of keeping it
+        except Exception:
+            pass
+        self.close()
