@@ -59,6 +59,8 @@ def test_a_backlog_older_than_the_threshold_is_only_waiting(active_tiny_model, b
     assert len(held) == 2 and waiting_messages(broker) == 4
     WorkerProcess.objects.create(hostname="elsewhere", pid=1, role=WorkerProcess.Role.CLASSIFY,
                                  started_at=timezone.now() - timedelta(hours=1), last_seen=timezone.now())
+    for task in held:  # handed out long ago (past the grace period), after that live process started
+        broker.zadd("unacked_index", {task.message.delivery_tag: time.time() - past_threshold() * 2})
     try:
         for _ in range(settings.CLASSIFIER["MAX_ATTEMPTS"] + 1):  # more sweeps than a row has attempts
             assert recovery.requeue_stuck() == {"requeued": 0, "failed": 0}
@@ -87,12 +89,15 @@ def test_a_lost_message_is_sent_again_once_past_the_threshold(active_tiny_model,
 
 def test_a_message_held_by_a_dead_worker_is_lost(active_tiny_model, broker):
     """Taken before every live classify process started: its taker died (it would wait for the visibility timeout)."""
-    [row] = submit(1, age_s=past_threshold())
+    [row] = submit(1, age_s=past_threshold() * 2)
     held = queueing.take_waiting(queueing.CLASSIFY_IMAGE, 1)
-    time.sleep(1.5)
     WorkerProcess.objects.create(hostname="elsewhere", pid=2, role=WorkerProcess.Role.CLASSIFY,
-                                 started_at=timezone.now(), last_seen=timezone.now())
+                                 started_at=timezone.now() - timedelta(seconds=30), last_seen=timezone.now())
     try:
+        # Recently handed out, its taker has the grace period to claim it (a worker may still be starting).
+        assert recovery.requeue_stuck() == {"requeued": 0, "failed": 0}
+        # Handed out before the grace period and before the live process started (kombu's index says when).
+        broker.zadd("unacked_index", {held[0].message.delivery_tag: time.time() - past_threshold()})
         assert recovery.requeue_stuck() == {"requeued": 1, "failed": 0}
     finally:
         queueing.settle(held, "ack")

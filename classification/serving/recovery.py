@@ -53,11 +53,11 @@ def requeue_stuck(now=None) -> dict[str, int]:
     if not abandoned and not suspects:
         return counts
     deliveries = queueing.deliveries(queueing.CLASSIFY_IMAGE)
-    lost = _lost(suspects, deliveries)
+    lost = _lost(suspects, deliveries, limit)
     if lost:  # a message in transit between two reads: look again once before taking anything back
         time.sleep(RECHECK_DELAY_S)
         deliveries = queueing.deliveries(queueing.CLASSIFY_IMAGE)
-        lost &= _lost(lost, deliveries)
+        lost &= _lost(lost, deliveries, limit)
     waiting = deliveries.waiting if deliveries is not None else set()
     for row in [*abandoned, *(suspects[pk] for pk in sorted(lost))]:
         _take_back(row, now, counts, send=row["pk"] not in waiting)
@@ -91,10 +91,13 @@ def _queued_past(limit) -> Q:
     )
 
 
-def _lost(ids, deliveries: queueing.Deliveries | None) -> set[int]:
+def _lost(ids, deliveries: queueing.Deliveries | None, limit) -> set[int]:
     """Those of ``ids`` whose message neither waits nor is held by a worker that may be alive.
 
-    Without a broker to ask, nothing is called lost (a long queue must not be taken for lost work).
+    A message handed out after ``limit`` is given the same grace as a queued
+    row (its worker may still be starting: the heartbeat begins once the
+    model is loaded). Without a broker to ask, nothing is called lost (a long
+    queue must not be taken for lost work).
     """
     if deliveries is None or not ids:
         return set()
@@ -105,6 +108,8 @@ def _lost(ids, deliveries: queueing.Deliveries | None) -> set[int]:
         if pk in deliveries.waiting:
             continue
         held_since = deliveries.held_since.get(pk)
+        if held_since is not None and held_since >= limit.timestamp():
+            continue  # handed out recently: its worker has the grace period to claim it
         if held_since is not None and oldest_live is not None and held_since >= oldest_live - 1.0:
             continue  # held by a worker that may be alive (one started before it was handed out)
         lost.add(pk)
