@@ -36,6 +36,7 @@ TRAIN_MODEL = "classification.tasks.train_model"
 REQUEUE_STUCK = "classification.tasks.requeue_stuck"
 DELETE_EXPIRED = "classification.tasks.delete_expired"
 DELIVER_ALERT = "classification.tasks.deliver_alert"
+COMPILE_MODEL = "classification.tasks.compile_model_version"
 
 # Housekeeping runs on the sweeper's own queue and worker: never behind the classify backlog it checks.
 _SWEEPER = {"queue": settings.CELERY_SWEEPER_QUEUE}
@@ -60,6 +61,11 @@ def classify(classification_id: int) -> None:
 def train(training_run_id: int) -> None:
     """Queue a training run on the training queue, never beside classifications."""
     app.send_task(TRAIN_MODEL, args=[training_run_id], queue=settings.CELERY_TRAINING_QUEUE)
+
+
+def compile_model(version_id: int) -> None:
+    """Queue a model version's ONNX export and check on the training (registry) queue, never a serving one."""
+    app.send_task(COMPILE_MODEL, args=[version_id], queue=settings.CELERY_TRAINING_QUEUE)
 
 
 def deliver_alert(delivery_id: int) -> None:
@@ -181,14 +187,6 @@ def broker_answers() -> tuple[bool, str]:
         return True, "ok"
     except Exception as exc:
         return False, f"broker unreachable: {type(exc).__name__}"
-
-
-def answering_worker_hosts(timeout: float = 1.0) -> set[str] | None:
-    """Hosts of workers answering a ping; None where the broker cannot broadcast (the fallback)."""
-    if not settings.REDIS_URL:
-        return None
-    replies = app.control.ping(timeout=timeout) or []
-    return {name.split("@", 1)[-1] for reply in replies for name in reply}
 
 
 def queue_depths() -> dict[str, int]:

@@ -13,22 +13,26 @@ that knows Celery; nothing else imports this one (the worker finds it).
 """
 
 from celery import shared_task
-from celery.signals import worker_init, worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_shutdown
 from django.conf import settings
 
 from classification import queueing
 from classification.alerts import delivery
 from classification.events import recording
 from classification.privacy import retention
+from classification.registry import compiling
 from classification.models import WorkerProcess
 from classification.serving import batching, classify, heartbeats, process_model, recovery
 from classification.training import execution, runs
+from ml.predictor import limit_tensorflow_threads, threads_per_process
 
 
 @shared_task(name=queueing.CLASSIFY_IMAGE, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def classify_image(classification_id: int) -> None:
+    # A model switch happens here, between tasks: before any companion is taken or any row claimed.
+    process_model.switch_if_needed()
     with batching.queued_companions() as companions:
-        rows = classify.classify_stored_images([classification_id, *companions], load_model=process_model.ensure_loaded)
+        rows = classify.classify_stored_images([classification_id, *companions], load_model=process_model.current)
         # Frames of cameras and webcams join their events (and may fire alerts) before any message is
         # acknowledged: a worker lost here has its batch delivered again, and recording is idempotent.
         recording.record_results(rows)
@@ -42,6 +46,12 @@ def train_model(training_run_id: int) -> None:
     """Runs on the training queue, never beside classifications; ends (failed) past TRAINING_MAX_SECONDS,
     below the broker's visibility timeout, so its message is never handed out twice."""
     execution.run_training(training_run_id)
+
+
+@shared_task(name=queueing.COMPILE_MODEL, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def compile_model_version(version_id: int) -> None:
+    """Runs on the training (registry) queue: a version's ONNX export and check, once, never in a serving process."""
+    compiling.compile_version(version_id)
 
 
 @shared_task(name=queueing.REQUEUE_STUCK, ignore_result=True)
@@ -66,7 +76,7 @@ def deliver_alert(self, delivery_id: int) -> None:
 
 
 @worker_init.connect
-def _connect_process_start_after_celerys_django_cleanup(**_kwargs) -> None:
+def _connect_process_start_after_celerys_django_cleanup(sender=None, **_kwargs) -> None:
     """Connect the model load behind Celery's own Django fix-up.
 
     The fix-up connects its ``worker_process_init`` receiver when ``worker_init``
@@ -78,12 +88,36 @@ def _connect_process_start_after_celerys_django_cleanup(**_kwargs) -> None:
     ``worker_process_init`` too.
     """
     worker_process_init.connect(_start_process, weak=False, dispatch_uid=f"{__name__}.start_process")
+    _worker["controller"] = sender  # children inherit it: the real pool size, read once the pool exists
+
+
+_worker: dict = {}
+
+
+def _pool_size() -> int | None:
+    """The worker's real pool size (the command line's --concurrency or autoscale maximum, not the setting)."""
+    controller = _worker.get("controller")
+    size = getattr(controller, "max_concurrency", None) or getattr(controller, "concurrency", None)
+    return size if isinstance(size, int) and size > 0 else None
 
 
 def _start_process(**_kwargs) -> None:
+    process_model.state.pool_size = _pool_size()
     if queueing.this_worker_classifies():  # a training worker needs no model
         process_model.load_at_process_start()
     elif queueing.this_worker_trains():
+        # Training and compiling run TensorFlow here: capped like the serving processes, by the real pool size.
+        limit_tensorflow_threads(threads_per_process(process_model.state.pool_size or 1))
         heartbeats.start_heartbeat(WorkerProcess.Role.TRAINING)
     elif queueing.this_worker_sweeps():
         heartbeats.start_heartbeat(WorkerProcess.Role.SWEEPER)
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _stop_process(**_kwargs) -> None:
+    """A pool process (or a solo worker's only process) that ends cleanly stops beating and leaves no row."""
+    if queueing.this_worker_classifies():
+        process_model.stop_at_process_end()
+    else:
+        heartbeats.stop_heartbeat()

@@ -217,6 +217,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Worker processes per worker; each caps TensorFlow at cores // processes threads.
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=1)
+# A new pool process has this long to report that it is up, and it loads the model first: Celery's
+# 4 s default kills a process still loading and forks another, for ever (issue 14).
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("CELERY_WORKER_PROC_ALIVE_TIMEOUT", default=120.0)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -241,6 +244,9 @@ CLASSIFIER = {
     # Every worker process beats this often (classification.serving.heartbeats); one silent for three
     # beats counts as dead (readiness, metrics, the sweeper), and its row is deleted after ten.
     "HEARTBEAT_SECONDS": env.float("CLASSIFIER_HEARTBEAT_SECONDS", default=10.0),
+    # A model version that fails to load is tried again after this long, doubling up to the maximum.
+    "LOAD_RETRY_SECONDS": env.float("CLASSIFIER_LOAD_RETRY_SECONDS", default=10.0),
+    "LOAD_RETRY_MAX_SECONDS": env.float("CLASSIFIER_LOAD_RETRY_MAX_SECONDS", default=600.0),
     # The longest a training run may take (the training task's time limit). Redis hands an unacknowledged
     # message out again after its visibility timeout, which is kept above this (below), so a long run is
     # never delivered, and trained, a second time.
@@ -301,6 +307,9 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="classifier@localhost")
 # How workers run the model: "auto" serves with the fastest runtime whose predictions match
 # Keras within 1e-4 (ONNX Runtime, else TensorFlow); "tensorflow" or "onnxruntime" force one.
 CLASSIFIER_INFERENCE_RUNTIME = env("CLASSIFIER_INFERENCE_RUNTIME", default="auto")
+# TESTS ONLY: seconds every model load sleeps first, so fault tests see a slow-loading model (a
+# real one loads for 10 s or more) without training one. Unset (0) outside the tests.
+CLASSIFIER_TEST_MODEL_LOAD_DELAY_SECONDS = env.float("CLASSIFIER_TEST_MODEL_LOAD_DELAY_SECONDS", default=0.0)
 # Micro-batching: a task also classifies up to this many images waiting behind it, in one model call,
 # waiting at most this long for more (0: never wait, so a lone image is answered at once).
 CLASSIFIER_BATCH_MAX_SIZE = env.int("CLASSIFIER_BATCH_MAX_SIZE", default=16)
@@ -311,6 +320,9 @@ CLASSIFIER_INFERENCE_BACKEND = env("CLASSIFIER_INFERENCE_BACKEND", default="loca
 CLASSIFIER_SAGEMAKER_ENDPOINT = env("CLASSIFIER_SAGEMAKER_ENDPOINT", default="")
 CLASSIFIER_SAGEMAKER_REGION = env("CLASSIFIER_SAGEMAKER_REGION", default=None)
 CLASSIFIER_SAGEMAKER_ENDPOINT_URL = env("CLASSIFIER_SAGEMAKER_ENDPOINT_URL", default=None)
+# The class names the endpoint's model answers with, in order (comma-separated): activating a version
+# with other classes is refused, since the endpoint would go on serving the model it was deployed with.
+CLASSIFIER_SAGEMAKER_CLASS_NAMES = env.list("CLASSIFIER_SAGEMAKER_CLASS_NAMES", default=[])
 
 # Django's own upload limit must allow a batch of files at the per-file limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = CLASSIFIER["MAX_UPLOAD_BYTES"] + 1024 * 1024

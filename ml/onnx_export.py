@@ -78,6 +78,10 @@ def export_memory_limit() -> int:
     return min(EXPORT_MEMORY_CAP, available // 2)
 
 
+#: The end of the export child's output kept for the error message (the rest is read and dropped).
+OUTPUT_TAIL_BYTES = 64 * 1024
+
+
 def _export_in_child(model_path: Path, output: Path) -> None:
     import subprocess
     import sys
@@ -86,8 +90,9 @@ def _export_in_child(model_path: Path, output: Path) -> None:
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": _package_root(os.environ.get("PYTHONPATH"))}
     child = subprocess.Popen(
         [sys.executable, "-m", "ml.onnx_export", str(model_path), str(output)],
-        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
+    tail = OutputTail(child.stdout)
     deadline = time.monotonic() + EXPORT_TIMEOUT_S
     peak = 0
     while child.poll() is None:
@@ -95,12 +100,41 @@ def _export_in_child(model_path: Path, output: Path) -> None:
         if peak > limit or time.monotonic() > deadline:
             child.kill()
             child.wait()
+            tail.join()
             reason = f"it needed more than {limit / 2**30:.1f} GiB of memory" if peak > limit else f"it took more than {EXPORT_TIMEOUT_S} s"
             raise ExportError(f"export stopped: {reason}")
         time.sleep(0.1)
-    errors = child.stderr.read().decode(errors="replace").strip().splitlines()
+    tail.join()
+    errors = tail.text().strip().splitlines()
     if child.returncode != 0 or not output.is_file():
         raise ExportError(errors[-1] if errors else f"the export process exited with {child.returncode}")
+
+
+class OutputTail:
+    """Reads a child's output while it runs, keeping only its last :data:`OUTPUT_TAIL_BYTES`.
+
+    Read only after the child exits, a pipe fills (64 KiB on Linux) and a
+    chatty child blocks on its next write until it is killed for taking too long.
+    """
+
+    def __init__(self, stream, limit: int = OUTPUT_TAIL_BYTES):
+        import threading
+
+        self._stream, self._limit, self._buffer = stream, limit, bytearray()
+        self._thread = threading.Thread(target=self._drain, name="export-output", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        for chunk in iter(lambda: self._stream.read1(65536), b""):
+            self._buffer += chunk
+            del self._buffer[:-self._limit]
+        self._stream.close()
+
+    def join(self, timeout: float = 10.0) -> None:
+        self._thread.join(timeout)
+
+    def text(self) -> str:
+        return bytes(self._buffer).decode(errors="replace")
 
 
 def _package_root(existing: str | None) -> str:

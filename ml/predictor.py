@@ -25,8 +25,8 @@ import numpy as np
 from ml.bundle import MODEL_FILENAME, BundleError, BundleMetadata, read_metadata
 from ml.keras_io import load_model, output_count_of, quiet_tensorflow
 from ml.preprocessing import ImageSource, prepare_batch
-from ml.runtime_choice import Selection, select_runtime, validation_batch
-from ml.runtimes import TENSORFLOW, TensorFlowRuntime, as_probabilities
+from ml.runtime_choice import Candidate, Selection, select_runtime, validation_batch
+from ml.runtimes import ONNXRUNTIME, TENSORFLOW, OnnxRuntime, TensorFlowRuntime, as_probabilities
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,15 @@ def limit_tensorflow_threads(threads: int) -> None:
     """Cap TensorFlow's thread pools; call before TensorFlow runs anything.
 
     With N worker processes on C cores, each process gets C // N threads so the
-    processes do not fight over cores.
+    processes do not fight over cores (:func:`threads_per_process`). Environment
+    variables are set too, for what runs in a child process (the ONNX export).
     """
     quiet_tensorflow()
     import tensorflow as tf
 
     threads = max(1, int(threads))
+    for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        os.environ[name] = str(threads)
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
@@ -55,8 +58,40 @@ def limit_tensorflow_threads(threads: int) -> None:
 
 
 def threads_per_process(processes: int, cores: int | None = None) -> int:
-    cores = cores or os.cpu_count() or 1
+    """Threads each of ``processes`` processes may use, so that processes × threads ≤ cores."""
+    cores = cores or available_cores()
     return max(1, cores // max(1, processes))
+
+
+def available_cores() -> int:
+    """The cores this process may really use: its CPU affinity, capped by the container's CPU quota.
+
+    ``os.cpu_count()`` counts the host's cores; a container limited to two
+    (cgroup v2 ``cpu.max``, or v1 ``cpu.cfs_quota_us``) would otherwise run
+    a thread per host core in every process and thrash.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    return max(1, min(cores, int(quota)) if quota else cores)
+
+
+def cgroup_cpu_quota(root: str | Path = "/sys/fs/cgroup") -> float | None:
+    """CPUs the cgroup may use (quota / period), or None when unlimited or unknown."""
+    root = Path(root)
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return None if quota <= 0 or period <= 0 else quota / period
 
 
 class Predictor:
@@ -106,6 +141,13 @@ class Predictor:
     @classmethod
     def from_files(cls, model_path: str | Path, metadata: BundleMetadata, **options: Any) -> "Predictor":
         return cls(load_model(model_path), metadata, model_path=model_path, **options)
+
+    @classmethod
+    def from_onnx(cls, onnx_path: str | Path, metadata: BundleMetadata, *, threads: int | None = None,
+                  max_difference: float | None = None) -> "Predictor":
+        """Serve an ONNX export checked against Keras beforehand, without loading TensorFlow at all."""
+        runtime = OnnxRuntime(onnx_path, threads=threads)
+        return cls(None, metadata, selection=Selection(runtime, {ONNXRUNTIME: Candidate(ONNXRUNTIME, max_difference)}))
 
     @classmethod
     def from_bundle(cls, directory: str | Path, **options: Any) -> "Predictor":

@@ -92,7 +92,7 @@ class Selection:
                 parts.append(f"{candidate.name}: {candidate.error}")
                 continue
             text = f"{candidate.name}: {candidate.seconds_per_image * 1000:.2f} ms/image" if candidate.seconds_per_image else candidate.name
-            if candidate.name != TENSORFLOW:
+            if candidate.name != TENSORFLOW and candidate.max_difference is not None:
                 text += f", max difference from Keras {candidate.max_difference:.1e}"
             parts.append(text)
         return "; ".join(parts)
@@ -142,6 +142,13 @@ def select_runtime(
     else:
         chosen = preference if preference in faithful else TENSORFLOW
     return Selection(runtimes[chosen], candidates)
+
+
+def export_difference(model: Any, onnx_path: str | Path, input_size: int, preprocessing: str,
+                      threads: int | None = None) -> float:
+    """How far an ONNX export is from Keras on the validation images (below :data:`MATCH_TOLERANCE` to be trusted)."""
+    batch = validation_batch(input_size, preprocessing)
+    return _max_difference(OnnxRuntime(onnx_path, threads=threads), TensorFlowRuntime(model), batch)
 
 
 def _max_difference(runtime: Runtime, reference: Runtime, batch: np.ndarray) -> float:

@@ -41,7 +41,8 @@ class CountingPredictor:
 @pytest.fixture
 def counting(active_tiny_model, tiny_bundle, monkeypatch):
     counter = CountingPredictor(Predictor.from_bundle(tiny_bundle))
-    monkeypatch.setattr(process_model, "ensure_loaded", lambda: (counter.predictor, active_tiny_model))
+    monkeypatch.setattr(process_model, "switch_if_needed", lambda: None)
+    monkeypatch.setattr(process_model, "current", lambda: (counter.predictor, active_tiny_model))
     return counter
 
 

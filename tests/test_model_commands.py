@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import h5py
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -111,6 +113,10 @@ def test_running_worker_switches_to_a_newly_activated_model(client, tiny_bundle,
     assert classify_one().model_version_id == active_tiny_model.pk
     loads = process_model.state.load_count
     newer = versions.import_bundle(tiny_bundle)
+    deadline = time.monotonic() + 120  # the registry task compiles it (this worker serves every queue)
+    while not ModelVersion.objects.filter(pk=newer.pk, compiled_at__isnull=False).exists():
+        assert time.monotonic() < deadline, "the new version was never compiled"
+        time.sleep(0.2)
     call_command("activate_model", str(newer.pk))
 
     row = classify_one()

@@ -31,23 +31,64 @@ def test_not_ready_without_a_worker_that_loaded_the_active_model(client, active_
     body = response.json()
     assert body["ready"] is False
     assert (body["checks"]["database"], body["checks"]["broker"]) == ("ok", "ok")
-    assert "no worker has loaded tiny-test-model" in body["checks"]["model"]
+    assert "no live classify worker" in body["checks"]["model"]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_ready_once_a_live_worker_serves_the_active_model(client, active_tiny_model, celery_worker):
-    assert WorkerProcess.objects.filter(model_version=active_tiny_model).exists()
+    assert WorkerProcess.objects.filter(model_version=active_tiny_model, role="classify").exists()
     response = client.get("/readyz")
     assert response.status_code == 200, response.json()
-    assert response.json()["checks"]["model"].startswith("tiny-test-model loaded on ")
+    assert response.json()["checks"]["model"].startswith("tiny-test-model served by 1 live classify process")
 
 
-def test_ready_is_false_when_no_worker_answers(client, active_tiny_model):
-    # A worker reported the model once, but no worker process is running now.
-    WorkerProcess.objects.create(hostname=os.uname().nodename, pid=1, model_version=active_tiny_model, load_count=1)
+def _process(pid: int, version, *, role: str = "classify", seconds_ago: float = 0.0) -> WorkerProcess:
+    return WorkerProcess.objects.create(hostname="worker-host", pid=pid, role=role, model_version=version,
+                                        load_count=1, last_seen=timezone.now() - timedelta(seconds=seconds_ago))
+
+
+def test_a_worker_whose_heartbeats_stopped_does_not_count(client, active_tiny_model, settings):
+    # It reported the model once, but has not beaten for three heartbeats: it is dead.
+    _process(1, active_tiny_model, seconds_ago=3 * settings.CLASSIFIER["HEARTBEAT_SECONDS"] + 1)
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert "do not answer" in response.json()["checks"]["model"]
+    assert "no live classify worker" in response.json()["checks"]["model"]
+    assert "classifier_worker_processes_serving_active_model 0.0" in client.get("/metrics").content.decode()
+
+
+def test_a_live_training_worker_does_not_make_the_service_ready(client, active_tiny_model):
+    _process(1, active_tiny_model, role="training")
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert "no live classify worker" in response.json()["checks"]["model"]
+
+
+def test_a_failed_switch_stays_ready_on_the_previous_model_and_says_so(client, active_tiny_model, tiny_bundle):
+    from classification.registry import versions
+
+    _process(1, active_tiny_model)
+    broken = versions.import_bundle(tiny_bundle)
+    versions.activate(broken)
+    assert client.get("/readyz").status_code == 503  # not switched yet, and not failed: switching
+    versions.record_load_failure(broken, OSError("model.keras: truncated file"))
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 200, response.json()
+    detail = response.json()["checks"]["model"]
+    assert "failed to load (model.keras: truncated file); still serving tiny-test-model" in detail
+
+
+def test_metrics_count_live_processes_only(client, active_tiny_model, settings):
+    _process(1, active_tiny_model)
+    _process(2, active_tiny_model, seconds_ago=3 * settings.CLASSIFIER["HEARTBEAT_SECONDS"] + 1)
+    _process(3, None, role="training")
+
+    body = client.get("/metrics").content.decode()
+
+    assert "classifier_worker_processes_serving_active_model 1.0" in body
+    assert 'classifier_worker_processes{role="classify"} 1.0' in body
+    assert 'classifier_worker_processes{role="training"} 1.0' in body
 
 
 def test_metrics_report_requests_classifications_and_queues(client, active_tiny_model):

@@ -126,7 +126,7 @@ def _backends_named(application_name: str) -> set[int]:
 def _wait_for_worker_status(timeout: float) -> WorkerProcess:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = WorkerProcess.objects.exclude(pid=os.getpid()).first()
+        status = WorkerProcess.objects.exclude(pid=os.getpid()).filter(load_count__gte=1).first()
         if status is not None:
             return status
         time.sleep(0.25)

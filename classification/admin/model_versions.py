@@ -47,12 +47,15 @@ class ModelVersionAdmin(BoundedFilters, admin.ModelAdmin):
     form = ModelVersionForm
     list_display = (
         "id", "name", "architecture", "input_size", "sample_accuracy", "test_accuracy", "test_ece", "int8_decision",
-        "is_active", "is_demo", "created_at",
+        "is_active", "is_demo", "compiled", "load_error", "created_at",
     )
     list_filter = ("is_active", "is_demo", "architecture")
     actions = ["activate_version"]
-    readonly_fields = ("artifact_sha256", "temperature", "created_at", "is_active", "activated_at", "int8",
-                       "int8_sha256", "reports", "metrics_table")
+    readonly_fields = (
+        "artifact_sha256", "temperature", "created_at", "is_active", "activated_at", "compiled", "onnx_artifact",
+        "onnx_sha256", "onnx_max_difference", "onnx_error", "compiled_at", "load_error", "load_failed_at",
+        "load_failures", "int8", "int8_sha256", "reports", "metrics_table",
+    )
     # The int8 decision is the registry task's to make (classification.registry.quantizing), shown as one line.
     exclude = ("report_files", "metrics", "int8_decision", "int8_reason", "int8_images", "int8_fp32_accuracy",
                "int8_accuracy", "int8_agreement", "int8_artifact")
@@ -64,6 +67,15 @@ class ModelVersionAdmin(BoundedFilters, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         fixed = FIXED_ONCE_ACTIVATED if obj is not None and obj.is_fixed else ()
         return (*fixed, *self.readonly_fields)
+
+    @admin.display(description="compiled (ONNX)")
+    def compiled(self, version: ModelVersion) -> str:
+        """What serving processes load: the checked export, or why Keras serves it instead."""
+        if version.compiled_at is None:
+            return "not yet (queued for the registry task; Keras serves it meanwhile)"
+        if version.onnx_error:
+            return f"no: {version.onnx_error} (Keras serves it)"
+        return f"yes, max difference from Keras {version.onnx_max_difference:.1e}"
 
     @admin.display(description="accuracy on samples")
     def sample_accuracy(self, version: ModelVersion):

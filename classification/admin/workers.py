@@ -1,4 +1,4 @@
-"""Worker processes in the admin: which model each serves, with which runtime."""
+"""Worker processes in the admin: which are live (by heartbeat), which model each serves, with which runtime."""
 
 from django.contrib import admin
 
@@ -9,9 +9,16 @@ from classification.models import WorkerProcess
 @admin.register(WorkerProcess)
 class WorkerProcessAdmin(BoundedFilters, admin.ModelAdmin):
     list_display = (
-        "hostname", "pid", "model_version", "runtime", "load_count", "load_seconds", "warmup_seconds", "last_seen"
+        "hostname", "pid", "role", "live", "model_version", "runtime", "threads", "load_count", "load_seconds",
+        "warmup_seconds", "started_at", "last_seen",
     )
+    list_filter = ("role",)
     readonly_fields = list_display
+
+    @admin.display(boolean=True, description="live")
+    def live(self, process: WorkerProcess) -> bool:
+        """Beat within three heartbeats (rows silent for ten are deleted by the live ones)."""
+        return process.is_live
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -16,7 +16,8 @@ ERROR_DESCRIPTIONS = {
     413: "A file over `CLASSIFIER_MAX_UPLOAD_BYTES`, an image over `CLASSIFIER_MAX_IMAGE_PIXELS`, "
     "or a request body too large to read.",
     415: "Not an image this service reads (JPEG, PNG, GIF, WebP, BMP, TIFF), or a body that is not multipart.",
-    409: "The model version's stored artifact is damaged; it was not activated and the active model is unchanged.",
+    409: "The model version's stored artifact is damaged, or (SageMaker backend) its class names are not the "
+         "endpoint's; it was not activated and the active model is unchanged.",
     429: "Too many requests; `Retry-After` says how many seconds to wait.",
     503: "Storage or queue unavailable; try again later.",
 }

@@ -190,5 +190,11 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "is_demo",
             "is_active",
             "created_at",
+            "compiled_at",
+            "onnx_sha256",
+            "onnx_max_difference",
+            "onnx_error",
+            "load_error",
+            "load_failed_at",
         ]
         read_only_fields = fields

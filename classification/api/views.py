@@ -245,6 +245,8 @@ class ModelVersionActivate(GenericAPIView):
     def post(self, request: Request, pk: int) -> Response:
         try:
             version = versions.activate(_model_version_or_404(pk))
+        except versions.ActivationRefused as exc:
+            return error_response(409, "endpoint_mismatch", f"{exc} The active model is unchanged.")
         except BundleError as exc:
             return error_response(409, "damaged_model", f"{exc} The active model is unchanged.")
         return Response(self.get_serializer(version).data)

@@ -79,6 +79,19 @@ class ModelVersion(models.Model):
         null=True, blank=True, help_text="First activation: from then on what it is (classes, file, inputs) is fixed."
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Compiled once, when imported or activated, by the registry task (never by a serving process):
+    # the ONNX export stored beside the artifact, and how far it is from Keras on the validation images.
+    onnx_artifact = models.FileField(upload_to=artifact_upload_path, max_length=300, blank=True)
+    onnx_sha256 = models.CharField(max_length=64, blank=True)
+    onnx_max_difference = models.FloatField(
+        null=True, blank=True, help_text="Largest probability difference between the ONNX export and Keras."
+    )
+    onnx_error = models.TextField(blank=True, help_text="Why the export was not made or not trusted, if so.")
+    compiled_at = models.DateTimeField(null=True, blank=True)
+    # Serving processes that could not load it: the last error, and backoff before anyone tries again.
+    load_error = models.TextField(blank=True)
+    load_failed_at = models.DateTimeField(null=True, blank=True)
+    load_failures = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]

@@ -108,5 +108,10 @@ class WorkerProcess(models.Model):
         return f"{self.hostname}:{self.pid}"
 
     @property
+    def is_live(self) -> bool:
+        """Beat within :data:`LIVE_BEATS` beats (as :meth:`WorkerProcessQuerySet.live` selects)."""
+        return self.last_seen >= timezone.now() - timedelta(seconds=LIVE_BEATS * heartbeat_seconds())
+
+    @property
     def worker_id(self) -> str:
         return f"{self.hostname}:{self.pid}"

@@ -59,11 +59,18 @@ class ServiceCollector:
         yield self._processing_histogram()
 
         active = ModelVersion.objects.filter(is_active=True).values_list("pk", flat=True).first()
+        live = WorkerProcess.objects.live()
         serving = GaugeMetricFamily(
-            "classifier_worker_processes_serving_active_model", "Worker processes that loaded the active model."
+            "classifier_worker_processes_serving_active_model",
+            "Live classify processes (heartbeat within three beats) that loaded the active model.",
         )
-        serving.add_metric([], WorkerProcess.objects.filter(model_version_id=active).count() if active else 0)
+        serving.add_metric([], live.filter(role="classify", model_version_id=active).count() if active else 0)
         yield serving
+        processes = GaugeMetricFamily("classifier_worker_processes", "Live worker processes, by role.", labels=["role"])
+        counts = dict(live.values_list("role").annotate(n=Count("id")))
+        for role in WorkerProcess.Role.values:
+            processes.add_metric([role], counts.get(role, 0))
+        yield processes
 
     @staticmethod
     def _processing_histogram() -> HistogramMetricFamily:

@@ -72,19 +72,28 @@ def _verify_keras_archive(fh, version: ModelVersion) -> None:
 
 def local_model_path(version: ModelVersion) -> Path:
     """A local copy of the version's artifact, downloaded once per content hash."""
-    cache_dir = Path(settings.CLASSIFIER["MODEL_CACHE_DIR"]) / version.artifact_sha256
     suffix = Path(version.artifact.name).suffix or Path(MODEL_FILENAME).suffix
-    target = cache_dir / f"model{suffix}"
-    if target.is_file() and sha256_of(target) == version.artifact_sha256:
+    return _local_copy(version.artifact, version.artifact_sha256, f"model{suffix}", version)
+
+
+def local_onnx_path(version: ModelVersion) -> Path:
+    """A local copy of the version's compiled ONNX export, downloaded once per content hash."""
+    return _local_copy(version.onnx_artifact, version.onnx_sha256, "model.onnx", version)
+
+
+def _local_copy(field_file, sha256: str, name: str, version: ModelVersion) -> Path:
+    cache_dir = Path(settings.CLASSIFIER["MODEL_CACHE_DIR"]) / sha256
+    target = cache_dir / name
+    if target.is_file() and sha256_of(target) == sha256:
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     # Download next to the target, then rename: a crash never leaves half a model in the cache.
     with tempfile.NamedTemporaryFile(dir=cache_dir, delete=False, suffix=".part") as tmp:
-        with version.artifact.open("rb") as source:
+        with field_file.open("rb") as source:
             shutil.copyfileobj(source, tmp)
         tmp_path = Path(tmp.name)
-    if sha256_of(tmp_path) != version.artifact_sha256:
+    if sha256_of(tmp_path) != sha256:
         tmp_path.unlink(missing_ok=True)
-        raise BundleError(f"The stored artifact of {version} does not match its recorded SHA-256.")
+        raise BundleError(f"The stored {name} of {version} does not match its recorded SHA-256.")
     tmp_path.replace(target)
     return target

@@ -8,19 +8,26 @@ Workers switch to a newly active version between tasks.
 
 from __future__ import annotations
 
+import logging
 import posixpath
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
+
+from classification import queueing
 
 from classification.models import ModelVersion
 from classification.registry.artifacts import sha256_of, verify_artifact
 from ml.bundle import METADATA_FILENAME, MODEL_FILENAME, BundleError, BundleMetadata, read_metadata
+from ml.errors import first_line
+
+logger = logging.getLogger(__name__)
 
 
 #: Files kept beside a version; ``.npz`` is its validation split (:func:`ml.bundle.write_validation`).
@@ -56,6 +63,7 @@ def create_version(
     if report_dir is not None:
         version.report_files = _store_reports(Path(report_dir), posixpath.dirname(version.artifact.name))
     version.save()
+    queue_compile(version)
     if activate_now:
         activate(version)
     return version
@@ -79,11 +87,19 @@ def import_bundle(directory: Path, *, is_demo: bool = False, activate_now: bool 
     )
 
 
+class ActivationRefused(BundleError):
+    """Activating this version would break serving (e.g. the SageMaker endpoint serves other classes)."""
+
+
 def activate(version: ModelVersion) -> ModelVersion:
     """Make ``version`` the one active model; workers switch between tasks.
 
-    Raises :class:`BundleError` (and changes nothing) when its artifact is damaged.
+    Raises :class:`BundleError` (and changes nothing) when its artifact is
+    damaged, :class:`ActivationRefused` when the SageMaker endpoint that would
+    serve it was configured for other class names. A version not compiled yet
+    is queued for compiling (the registry task): workers serve it with Keras until then.
     """
+    check_endpoint_classes(version)
     verify_artifact(version)
     with transaction.atomic():
         ModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=version.pk).update(
@@ -92,7 +108,75 @@ def activate(version: ModelVersion) -> ModelVersion:
         ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
         ModelVersion.objects.filter(pk=version.pk, activated_at=None).update(activated_at=timezone.now())
     version.refresh_from_db(fields=["is_active", "activated_at"])
+    record_load_success(version)  # activating again is a deliberate retry: no backoff left over
+    if version.compiled_at is None:
+        queue_compile(version)
     return version
+
+
+def check_endpoint_classes(version: ModelVersion) -> None:
+    """With the SageMaker backend, refuse a version whose classes are not the endpoint's.
+
+    The endpoint runs the model it was deployed with; activating a version only
+    changes the class names the answers are read with, so a mismatch would
+    label every image wrongly. ``CLASSIFIER_SAGEMAKER_CLASS_NAMES`` says what the
+    endpoint serves; it is required to activate anything with that backend.
+    """
+    if settings.CLASSIFIER_INFERENCE_BACKEND != "sagemaker":
+        return
+    served = list(settings.CLASSIFIER_SAGEMAKER_CLASS_NAMES)
+    if not served:
+        raise ActivationRefused(
+            "The SageMaker endpoint's class names are not configured (CLASSIFIER_SAGEMAKER_CLASS_NAMES): "
+            "no version can be checked against it."
+        )
+    if list(version.class_names) != served:
+        raise ActivationRefused(
+            f"{version} has the classes {', '.join(version.class_names)} but the SageMaker endpoint "
+            f"{settings.CLASSIFIER_SAGEMAKER_ENDPOINT!r} serves {', '.join(served)}: deploy this version to "
+            "the endpoint (and update CLASSIFIER_SAGEMAKER_CLASS_NAMES) first."
+        )
+
+
+def queue_compile(version: ModelVersion) -> None:
+    """Have the registry task export and check this version, once the row is committed; never raises."""
+    def send() -> None:
+        try:
+            queueing.compile_model(version.pk)
+        except Exception:
+            logger.warning("Could not queue compiling %s; `manage.py compile_model %s` does it", version, version.pk,
+                           exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def load_retry_due(version: ModelVersion, now=None) -> bool:
+    """Whether a serving process may try to load ``version`` (it did not fail, or its backoff ended).
+
+    The backoff starts at ``CLASSIFIER["LOAD_RETRY_SECONDS"]`` and doubles with
+    each failure up to ``LOAD_RETRY_MAX_SECONDS``: a broken version is not
+    loaded again on every task.
+    """
+    if version.load_failed_at is None:
+        return True
+    options = settings.CLASSIFIER
+    wait = min(options["LOAD_RETRY_MAX_SECONDS"], options["LOAD_RETRY_SECONDS"] * 2 ** max(version.load_failures - 1, 0))
+    return (now or timezone.now()) >= version.load_failed_at + timedelta(seconds=wait)
+
+
+def record_load_failure(version: ModelVersion, error: Exception) -> None:
+    version.load_error = first_line(error)[:2000] or type(error).__name__
+    version.load_failed_at = timezone.now()
+    version.load_failures += 1
+    ModelVersion.objects.filter(pk=version.pk).update(
+        load_error=version.load_error, load_failed_at=version.load_failed_at, load_failures=F("load_failures") + 1
+    )
+
+
+def record_load_success(version: ModelVersion) -> None:
+    if version.load_failed_at is not None or version.load_error:
+        ModelVersion.objects.filter(pk=version.pk).update(load_error="", load_failed_at=None, load_failures=0)
+        version.load_error, version.load_failed_at, version.load_failures = "", None, 0
 
 
 def active_version() -> ModelVersion | None:
@@ -124,8 +208,6 @@ def metadata_of(version: ModelVersion) -> BundleMetadata:
         description=version.description,
         temperature=version.temperature,
     )
-
-
 
 
 def model_versions() -> QuerySet[ModelVersion]:

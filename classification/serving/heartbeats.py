@@ -74,11 +74,28 @@ def start_heartbeat(role: str) -> None:
         thread.start()
 
 
+def stop_heartbeat() -> None:
+    """Stop beating and delete this process's row: a process that ends cleanly is gone at once."""
+    with _lock:
+        thread = _started.pop(os.getpid(), None)
+        _stopping.set()
+    if thread is not None:
+        thread.join(timeout=heartbeat_seconds() + 5)
+    _stopping.clear()
+    try:
+        WorkerProcess.objects.filter(hostname=socket.gethostname(), pid=os.getpid()).delete()
+    except Exception:
+        logger.warning("Could not delete this worker's heartbeat row", exc_info=True)
+
+
+_stopping = threading.Event()
+
+
 def _beat_forever() -> None:
-    stop = threading.Event()
-    while not stop.wait(heartbeat_seconds()):
+    while not _stopping.wait(heartbeat_seconds()):
         beat()
         connection.close()  # this thread's own connection; see the module docstring
+    connection.close()
 
 
 def _mine() -> dict:

@@ -4,14 +4,14 @@ Celery's prefork parent imports this module (through the tasks) but must never
 import TensorFlow: TensorFlow is not fork-safe, and children of a parent that
 imported it hang on their first prediction. So nothing here touches TensorFlow
 at import time; :func:`load_at_process_start` runs in each child (the tasks
-module connects it to ``worker_process_init``), caps TensorFlow's threads,
-loads the active model and warms it up.
+module connects it to ``worker_process_init``), loads the active model and
+warms it up. A compiled version (its ONNX export, made once by the registry
+task) loads without TensorFlow at all; Keras serves one not compiled yet.
 
-Tasks call :func:`ensure_loaded`, which only re-loads when someone
-activated another version since the last task: a switch, never a first load.
-Loading picks the runtime (ONNX Runtime when its export matches Keras on the
-validation images, else TensorFlow; see :mod:`ml.runtime_choice`), logs it and
-records it in this process's ``WorkerProcess`` row.
+Tasks call :func:`switch_if_needed` before they claim any row, so a switch
+happens between tasks; a version that fails to load is recorded on the
+version and retried only after a backoff, the previous model serving meanwhile.
+An idle process switches too (:func:`_watch_activations`).
 """
 
 from __future__ import annotations
@@ -22,17 +22,23 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connections
+from django.db import connection, connections
 
 from classification.models import ModelVersion, WorkerProcess
+from classification.models.workers import heartbeat_seconds
 from classification.registry import artifacts, versions
-from classification.serving import batching, classify, heartbeats, notifications
+from classification.serving import batching, classify, heartbeats, notifications, orphans
 from ml.predictor import Predictor, limit_tensorflow_threads, threads_per_process
+from ml.runtimes import ONNXRUNTIME, TENSORFLOW
 
 logger = logging.getLogger(__name__)
 
 class NoActiveModel(RuntimeError):
     pass
+
+
+class ModelUnavailable(RuntimeError):
+    """The active version could not be loaded and no earlier one is loaded either."""
 
 
 @dataclass
@@ -41,11 +47,13 @@ class LoadedModel:
 
     predictor: Predictor | None = None
     version: ModelVersion | None = None
+    compiled: str = ""  # the ONNX export's sha256 the predictor runs ("" for Keras, SageMaker)
     load_count: int = 0
     load_seconds: float = 0.0
     warmup_seconds: float = 0.0
     runtime: str = ""
     threads: int | None = None
+    pool_size: int | None = None  # the real one, from the worker (see classification.tasks)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -56,29 +64,42 @@ class LoadedModel:
 state = LoadedModel()
 
 
+def _wants_onnx(version: ModelVersion) -> bool:
+    return (settings.CLASSIFIER_INFERENCE_RUNTIME != TENSORFLOW and bool(version.onnx_artifact)
+            and not version.onnx_error)
+
+
 def _build_predictor(version: ModelVersion) -> Predictor:
-    """The local model (fastest matching runtime), or the SageMaker endpoint when that backend is chosen."""
+    """The compiled ONNX graph (no TensorFlow at all), else Keras; or the SageMaker endpoint.
+
+    Never exports: that is done once per version, at import or activation, by
+    the registry task (:mod:`classification.registry.compiling`). A version not
+    compiled yet, or whose export failed or differs from Keras, is served by Keras.
+    """
     metadata = versions.metadata_of(version)
     if settings.CLASSIFIER_INFERENCE_BACKEND == "sagemaker":
         from ml.sagemaker import EndpointPredictor, sagemaker_client
 
         client = sagemaker_client(settings.CLASSIFIER_SAGEMAKER_ENDPOINT_URL, settings.CLASSIFIER_SAGEMAKER_REGION)
         return EndpointPredictor(settings.CLASSIFIER_SAGEMAKER_ENDPOINT, metadata, client)
-    model_path = artifacts.local_model_path(version)
-    return Predictor.from_files(
-        model_path,
-        metadata,
-        runtime=settings.CLASSIFIER_INFERENCE_RUNTIME,
-        export_dir=model_path.parent,  # the per-artifact cache: the export is made once per machine
-        threads=state.threads,
-    )
+    if _wants_onnx(version):
+        return Predictor.from_onnx(artifacts.local_onnx_path(version), metadata, threads=state.threads,
+                                   max_difference=version.onnx_max_difference)
+    if settings.CLASSIFIER_INFERENCE_RUNTIME == ONNXRUNTIME:
+        logger.warning("%s has no trusted ONNX export (%s); serving with TensorFlow", version,
+                       version.onnx_error or "not compiled yet")
+    limit_tensorflow_threads(state.threads or 1)
+    return Predictor.from_files(artifacts.local_model_path(version), metadata, runtime=TENSORFLOW)
 
 
 def _load(version: ModelVersion) -> None:
     started = time.perf_counter()
+    if settings.CLASSIFIER_TEST_MODEL_LOAD_DELAY_SECONDS:  # tests only: a model that loads slowly
+        time.sleep(settings.CLASSIFIER_TEST_MODEL_LOAD_DELAY_SECONDS)
     predictor = _build_predictor(version)
     warmup = predictor.warm_up()
     state.predictor, state.version, state.runtime = predictor, version, predictor.runtime_name
+    state.compiled = version.onnx_sha256 if predictor.runtime_name == ONNXRUNTIME else ""
     state.load_count += 1
     state.load_seconds = time.perf_counter() - started
     state.warmup_seconds = warmup
@@ -93,20 +114,54 @@ def _load(version: ModelVersion) -> None:
     report_status()
 
 
+def _is_current(version: ModelVersion) -> bool:
+    """Whether this process serves ``version`` as it should be served (its export, once compiled)."""
+    if state.predictor is None or state.version_id != version.pk:
+        return False
+    if settings.CLASSIFIER_INFERENCE_BACKEND == "sagemaker" or not _wants_onnx(version):
+        return True
+    return state.compiled == version.onnx_sha256
+
+
 def ensure_loaded() -> tuple[Predictor, ModelVersion]:
-    """Return the predictor for the active version and that version, switching if it changed."""
+    """Return the predictor for the active version and that version, switching if it changed.
+
+    A version that fails to load is recorded as failed on the version and not
+    tried again before its backoff ends (:func:`classification.registry.versions.load_retry_due`);
+    meanwhile the previous model keeps serving, or, with none, this raises.
+    """
     version = versions.active_version()
     if version is None:
         raise NoActiveModel("No model version is active; run `python manage.py ensure_active_model`.")
     with state.lock:
-        if state.predictor is None or state.version_id != version.pk:
+        if not _is_current(version) and versions.load_retry_due(version):
             try:
                 _load(version)
-            except Exception:
+                versions.record_load_success(version)
+            except Exception as exc:
+                versions.record_load_failure(version, exc)
                 if state.predictor is None:
                     raise
                 # A broken new model must not stop the service: keep serving the previous one.
                 logger.exception("Could not load %s; still serving version #%s", version, state.version_id)
+        if state.predictor is None:
+            raise ModelUnavailable(f"{version} failed to load ({version.load_error}); retrying later.")
+        return state.predictor, state.version
+
+
+def switch_if_needed() -> None:
+    """Between tasks, before any row is claimed: load the active version if it changed. Never raises."""
+    try:
+        ensure_loaded()
+    except Exception as exc:
+        logger.warning("No model to serve: %s", exc)
+
+
+def current() -> tuple[Predictor, ModelVersion]:
+    """What this process serves now, loading nothing (a task's rows are claimed: no switch now)."""
+    with state.lock:
+        if state.predictor is None:
+            raise ModelUnavailable("This worker has no model loaded; see its log and the model version's load error.")
         return state.predictor, state.version
 
 
@@ -123,19 +178,45 @@ def report_status() -> None:
 
 
 def load_at_process_start() -> None:
-    """Cap threads, fill the connection pool, load and warm the active model, warm the task's path."""
-    state.threads = threads_per_process(settings.CELERY_WORKER_CONCURRENCY)
-    limit_tensorflow_threads(state.threads)
+    """Cap threads, fill the connection pool, beat, re-queue what dead processes here held, load
+    and warm the active model, warm the task's path, and watch for activations while idle."""
+    state.threads = threads_per_process(state.pool_size or settings.CELERY_WORKER_CONCURRENCY)
     _fill_connection_pool()
     heartbeats.start_heartbeat(WorkerProcess.Role.CLASSIFY)
     try:
+        orphans.requeue_rows_of_dead_processes_here()
+    except Exception:
+        logger.warning("Could not re-queue the rows of dead processes; the sweeper will", exc_info=True)
+    try:
         ensure_loaded()
         _warm_up_task_path()
-    except NoActiveModel as exc:
+    except (NoActiveModel, ModelUnavailable) as exc:
         logger.error("%s Tasks will fail until one is.", exc)
     finally:
         # Back to the pool (closed, without one): each task checks out its own.
         connections.close_all()
+    _watching.clear()
+    threading.Thread(target=_watch_activations, name="model-watcher", daemon=True).start()
+
+
+def stop_at_process_end() -> None:
+    """Stop watching for activations and beating (the worker stops this process cleanly)."""
+    _watching.set()
+    heartbeats.stop_heartbeat()
+
+
+_watching = threading.Event()  # set: stop watching
+
+
+def _watch_activations() -> None:
+    """Switch an idle process too, so readiness sees the new model served without waiting for a task.
+
+    Takes the same lock as a task's switch: a task arriving meanwhile waits
+    for the load before it claims any row.
+    """
+    while not _watching.wait(heartbeat_seconds()):
+        switch_if_needed()
+        connection.close()  # this thread's own connection, back to the pool
 
 
 def _fill_connection_pool() -> None:
