@@ -47,6 +47,10 @@ def test_webcam_page_bounds_the_interval_clears_refusals_and_sends_no_black_fram
             page.locator("#webcam-message:empty").wait_for(state="attached", timeout=30_000)
             page.locator("#webcam-results [data-status=done]").nth(1).wait_for(timeout=60_000)
             page.wait_for_timeout(5_000)  # a few more results arrive
+            page.set_viewport_size({"width": 390, "height": 844})  # a phone, with results on the page
+            phone_widths = page.evaluate(
+                "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth,"
+                " document.getElementById('webcam-results').getBoundingClientRect().right]")
             page.click("#toggle")
             cards = page.locator("#webcam-results > li").count()
             current_label = page.text_content("#current-label")
@@ -62,6 +66,7 @@ def test_webcam_page_bounds_the_interval_clears_refusals_and_sends_no_black_fram
     assert current_label in active_tiny_model.display_names.values()
     assert sorted(bars) == sorted(active_tiny_model.class_names)
     assert cards == 2  # only the last N results are kept
+    assert phone_widths[0] <= phone_widths[1] and phone_widths[2] <= phone_widths[1], phone_widths  # nothing off-screen
 
     first = Classification.objects.filter(source="webcam").order_by("pk").first()
     with first.image.open("rb") as fh:

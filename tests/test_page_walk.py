@@ -63,6 +63,16 @@ def make_data(django_user_model, version) -> dict:
             status="done", predicted_label=label, confidence=confidence, probabilities={label: confidence, **others},
             model_version=version, created_at=now - timedelta(hours=index * 30), finished_at=now)
         rows.append(row)
+    # Enough unreviewed results for a long review queue (its Save button must stay in view).
+    template = Classification.objects.get(pk=rows[1].pk)
+    Classification.objects.bulk_create([
+        Classification(image=template.image.name, thumbnail=template.thumbnail.name, status="done",
+                       predicted_label="human", confidence=0.3 + index / 100, model_version=version,
+                       probabilities={"human": 0.5, "no_human": 0.25, "uber_eats": 0.25}, submitted_by=user,
+                       original_name=f"queue-{index}.png", content_hash=template.content_hash,
+                       created_at=now - timedelta(days=2, minutes=index))
+        for index in range(30)
+    ])
     failed = submit_image(data=image_bytes(), original_name="broken.jpg", user=user)
     Classification.objects.filter(pk=failed.pk).update(status="failed", error_message="The image could not be read.")
     camera = Camera.objects.create(owner=user, name="porch", kind=Camera.Kind.MJPEG, url="http://127.0.0.1:9/s.mjpg")
@@ -107,6 +117,7 @@ def page_list(data) -> dict[str, list[tuple[str, str]]]:
 class Findings:
     problems: list[str] = field(default_factory=list)
     pages: int = 0
+    checks: list[str] = field(default_factory=list)
 
     def add(self, where: str, what: str) -> None:
         self.problems.append(f"{where}: {what}")
@@ -139,6 +150,13 @@ def walk(browser, base_url: str, who: str, paths: list[tuple[str, str]], session
                     .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
                     .slice(0, 3).map(e => e.tagName + '.' + e.className + '#' + e.id)""")
                 found.add(where, f"scrolls sideways: {overflow[0]} px wide in {overflow[1]} ({wide})")
+            if "reviewqueueitem" in path:  # the queue's actions and Save, reachable without scrolling
+                reach = page.evaluate("""() => [document.querySelector('#changelist-form input[name=_save]')
+                    .getBoundingClientRect().bottom, document.querySelector('select[name=action]')
+                    .getBoundingClientRect().bottom, window.innerHeight]""")
+                if max(reach[:2]) > reach[2]:
+                    found.add(where, f"review actions out of view: {reach}")
+                found.checks.append(where)
             violations = page.evaluate("""async (blocking) => (await axe.run(document, {resultTypes: ['violations']}))
                 .violations.filter(v => blocking.includes(v.impact))
                 .map(v => v.impact + ' ' + v.id + ': ' + v.help + ' at ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))""",
@@ -167,4 +185,5 @@ def test_every_page_fits_phones_and_laptops_without_errors_or_accessibility_viol
         for who, who_paths in paths.items():
             walk(browser, daphne_server, who, who_paths, sessions[who], shots, found)
     assert found.pages == 2 * sum(len(p) for p in paths.values())
+    assert len(found.checks) == 2  # the review queue at both sizes
     assert not found.problems, f"{len(found.problems)} problems:\n" + "\n".join(found.problems)

@@ -45,8 +45,13 @@ def test_upload_page_batches_reports_progress_and_takes_folders(active_tiny_mode
         rejected = page.text_content("#rejected")
         cards = page.locator("#results > li").count()
         batches = len(posts)
+        # A card drawn live and the same card rendered by the server after a reload read the same.
+        card = page.get_attribute("#results > li", "data-id")
+        live_card = " ".join(page.inner_text(f'#results [data-id="{card}"] .result-body').split())
+        page.reload()
+        served_card = " ".join(page.inner_text(f'#results [data-id="{card}"] .result-body').split())
 
-        page.set_input_files("#folder-input", str(folder))
+        page.locator("#folder-input").set_input_files(str(folder))
         page.locator("#overall-text:text('2 of 2 files · 100%')").wait_for(timeout=60_000)
         folder_note = page.text_content("#rejected")
         hint = page.text_content("#upload-limits")
@@ -57,6 +62,7 @@ def test_upload_page_batches_reports_progress_and_takes_folders(active_tiny_mode
     assert bars.count(100) == 12
     assert "huge.bmp" in rejected and "The file is 293.0 KB; the limit is 195.3 KB." in rejected
     assert cards >= 12
+    assert live_card == served_card and "Upload form · just now" in live_card, (live_card, served_card)
     assert "1 file in the folder skipped: not images" in folder_note
     assert "195.3 KB" in hint or "195.3\xa0KB" in hint
     names = set(Classification.objects.values_list("original_name", flat=True))
