@@ -57,6 +57,7 @@ def test_docker_compose_file_is_a_complete_stack():
     assert services["capture"]["command"] == "python manage.py capture"
     assert not {"container_name", "ports"} & set(services["capture"])
     for name in ("web", "worker", "trainer", "sweeper", "alerts", "capture"):
+        assert services[name]["restart"] == "unless-stopped"  # a killed worker comes back
         environment = services[name]["environment"]
         assert environment["REDIS_URL"].startswith("redis://redis:")
         assert environment["DATABASE_URL"].startswith("postgres://") and "@postgres:" in environment["DATABASE_URL"]
