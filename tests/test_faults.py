@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from classification.intake import submission
 from classification.serving import recovery
-from classification.models import Classification
+from classification.models import Classification, WorkerProcess
+from ml.predictor import threads_per_process
 from tests.conftest import image_bytes, stored_files, child_process_env, solo_worker, wait_until_finished
 from tests.running_service import free_port, start_service
 
@@ -178,7 +179,9 @@ def _start_worker(log_path):
 
     from tests.conftest import REPO_DIR
 
-    env = {**child_process_env(), "CLASSIFIER_TEST_MODEL_LOAD_DELAY_SECONDS": str(LOAD_DELAY_S)}
+    # The setting says 4 processes; the command line starts 1: the thread cap must follow the real pool.
+    env = {**child_process_env(), "CLASSIFIER_TEST_MODEL_LOAD_DELAY_SECONDS": str(LOAD_DELAY_S),
+           "CELERY_WORKER_CONCURRENCY": "4"}
     env.pop("CELERY_WORKER_PROC_ALIVE_TIMEOUT", None)  # the setting's default is what is under test
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "classifier_site", "worker", "--pool=prefork", "--concurrency=1",
@@ -240,6 +243,7 @@ def test_pool_process_killed_loading_mid_batch_or_idle_is_replaced_and_every_row
         os.kill(loading, signal.SIGKILL)
         rows = _big_images(6)  # queued while the replacement loads: one task and its companions
         batch = _pool_process(worker.pid, loaded=True, other_than=loading, timeout=RECOVERY_S)
+        threads = WorkerProcess.objects.get(pid=batch).threads
 
         # 2. Killed mid-batch: the rows it claimed, companions included, go back and finish once.
         deadline = time.monotonic() + RECOVERY_S
@@ -262,6 +266,7 @@ def test_pool_process_killed_loading_mid_batch_or_idle_is_replaced_and_every_row
     finally:
         output = _stop(worker, log)
 
+    assert threads == threads_per_process(1)  # one pool process: all the cores the quota allows
     assert len(held) >= 2, f"the killed batch held {held}: no companions were taken"  # a batch, not one task
     assert [row.status for row in finished] == ["done"] * len(rows), output[-4000:]
     assert [row.status for row in [after]] == ["done"]
