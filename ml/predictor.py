@@ -144,10 +144,14 @@ class Predictor:
 
     @classmethod
     def from_onnx(cls, onnx_path: str | Path, metadata: BundleMetadata, *, threads: int | None = None,
-                  max_difference: float | None = None) -> "Predictor":
-        """Serve an ONNX export checked against Keras beforehand, without loading TensorFlow at all."""
-        runtime = OnnxRuntime(onnx_path, threads=threads)
-        return cls(None, metadata, selection=Selection(runtime, {ONNXRUNTIME: Candidate(ONNXRUNTIME, max_difference)}))
+                  max_difference: float | None = None, name: str = ONNXRUNTIME) -> "Predictor":
+        """Serve an ONNX graph checked beforehand, without loading TensorFlow at all.
+
+        ``name`` says which: the float export (checked against Keras) or the int8 graph
+        (checked against the float one, :mod:`ml.quantization`).
+        """
+        runtime = OnnxRuntime(onnx_path, threads=threads, name=name)
+        return cls(None, metadata, selection=Selection(runtime, {name: Candidate(name, max_difference)}))
 
     @classmethod
     def from_bundle(cls, directory: str | Path, **options: Any) -> "Predictor":

@@ -77,3 +77,52 @@ def test_a_refused_check_stores_its_numbers_but_no_graph(tiny_bundle, tmp_path, 
     assert (version.int8_decision, version.int8_accuracy, version.int8_agreement) == ("refused", 0.88, 0.97)
     assert version.int8_reason == refused.reason and not version.int8_artifact
     assert "float serves (int8 refused)" in version.int8_summary() and "2.00 points" in version.int8_summary()
+
+
+def test_compiling_a_version_makes_its_int8_graph_and_a_worker_process_serves_it(
+    tiny_bundle, tmp_path, exported, monkeypatch
+):
+    from classification.models import WorkerProcess
+    from classification.registry import compiling
+    from classification.serving import process_model
+
+    _, pixels, labels = exported
+    version = versions.activate(_version_with_validation(tiny_bundle, tmp_path, pixels, labels))
+
+    version = compiling.compile_version(version.pk)  # what the registry task runs at import and activation
+
+    assert version.onnx_artifact and version.int8_decision == "served", version.int8_summary()
+    assert version.int8_images == 60 and version.int8_agreement >= 0.99
+    monkeypatch.setattr(process_model, "state", process_model.LoadedModel())
+    predictor, served = process_model.ensure_loaded()
+    assert served.pk == version.pk and predictor.runtime_name == "onnxruntime-int8"
+    float_graph = OnnxRuntime(artifacts.local_onnx_path(version))
+    batch = pixels[:8].astype(np.float32) / 255.0
+    served_rows, float_rows = predictor.predict_array(batch), float_graph(batch)
+    assert (served_rows.argmax(1) == float_rows.argmax(1)).all() and 0 < np.abs(served_rows - float_rows).max() < 0.2
+    assert WorkerProcess.objects.get(model_version=version).runtime == "onnxruntime-int8"
+
+    # Refused (or no validation split): the same version's float export serves, and the process switches to it.
+    ModelVersion.objects.filter(pk=version.pk).update(**quantizing.refused_fields("checked by hand"))
+    predictor, _ = process_model.ensure_loaded()
+    assert predictor.runtime_name == "onnxruntime"
+
+
+def test_an_int8_graph_that_cannot_be_loaded_leaves_the_float_export_serving(
+    tiny_bundle, tmp_path, exported, monkeypatch, caplog
+):
+    from classification.registry import compiling
+    from classification.serving import process_model
+
+    _, pixels, labels = exported
+    version = versions.activate(_version_with_validation(tiny_bundle, tmp_path, pixels, labels))
+    version = compiling.compile_version(version.pk)
+    ModelVersion.objects.filter(pk=version.pk).update(int8_sha256="0" * 64)  # the stored file no longer matches
+    monkeypatch.setattr(process_model, "state", process_model.LoadedModel())
+    monkeypatch.setattr(process_model, "_unloadable_int8", set())
+
+    predictor, _ = process_model.ensure_loaded()
+    assert predictor.runtime_name == "onnxruntime" and "Could not load the int8 graph" in caplog.text
+    loads = process_model.state.load_count
+    process_model.ensure_loaded()
+    assert process_model.state.load_count == loads  # not retried on every task

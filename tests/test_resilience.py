@@ -76,6 +76,25 @@ def test_a_transaction_begins_on_a_live_connection(caplog):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_transaction_whose_first_statement_finds_the_connection_gone_begins_again(caplog):
+    """Dropped after the transaction began, before its first statement (a worker's bulk save): nothing to lose."""
+    first = backend_pid()
+    committed = []
+
+    with caplog.at_level(logging.WARNING, logger="classifier_site.postgresql.base"):
+        with transaction.atomic():
+            transaction.on_commit(lambda: committed.append(True))
+            terminate(first)
+            Classification.objects.create(original_name="first-statement.jpg")
+            Classification.objects.create(original_name="second-statement.jpg")
+            inside = backend_pid()
+
+    assert inside != first
+    assert Classification.objects.count() == 2 and committed == [True]
+    assert "before the transaction did anything" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_connection_lost_inside_a_transaction_is_an_error_not_a_silent_retry():
     with pytest.raises(OperationalError):
         with transaction.atomic():

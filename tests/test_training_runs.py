@@ -63,8 +63,14 @@ def test_admin_starts_training_on_the_worker_and_gets_an_inactive_version(
     assert version.input_size == 24 and version.architecture == "basic_cnn"
     assert 0 <= version.metrics["test_accuracy"] <= 1
     for report in ("training_curves.png", "test_confusion.png", "test_confusion_normalised.png",
-                   "test_report.json", "test_report.txt", "training_report.json"):
+                   "test_report.json", "test_report.txt", "training_report.json", "validation.npz"):
         assert report in version.report_files, version.report_files
+    # The validation split came along (int8 is calibrated and checked on it when the version is compiled).
+    from classification.registry import quantizing
+
+    pixels, labels = quantizing.validation_split(version)
+    assert len(labels) > 0
+    assert pixels.shape[1:] == (24, 24, 3) and set(labels.tolist()) <= {0, 1, 2}
 
     # The admin shows the reports inline, and serves them to staff only.
     page = client.get(reverse("admin:classification_modelversion_change", args=[version.pk])).content.decode()

@@ -9,12 +9,15 @@ does not download an unchanged model again.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import shutil
 import tempfile
 import zipfile
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
 
 from classification.models import ModelVersion
 from ml.bundle import MODEL_FILENAME, BundleError
@@ -79,6 +82,18 @@ def local_model_path(version: ModelVersion) -> Path:
 def local_onnx_path(version: ModelVersion) -> Path:
     """A local copy of the version's compiled ONNX export, downloaded once per content hash."""
     return _local_copy(version.onnx_artifact, version.onnx_sha256, "model.onnx", version)
+
+
+def store_beside(version: ModelVersion, path: Path, name: str) -> tuple[str, str]:
+    """Save a graph made from the version (its export, its int8 graph) next to its artifact; return name and SHA-256."""
+    with open(path, "rb") as fh:
+        stored = default_storage.save(posixpath.join(posixpath.dirname(version.artifact.name), name), File(fh))
+    return stored, sha256_of(path)
+
+
+def local_int8_path(version: ModelVersion) -> Path:
+    """A local copy of the version's int8 graph (:mod:`classification.registry.quantizing`), like the export."""
+    return _local_copy(version.int8_artifact, version.int8_sha256, "model.int8.onnx", version)
 
 
 def _local_copy(field_file, sha256: str, name: str, version: ModelVersion) -> Path:

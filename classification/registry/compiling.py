@@ -8,23 +8,22 @@ export is checked against Keras on the validation images
 Django's storage (S3 included), with its SHA-256; serving processes then load
 it with ONNX Runtime alone (``classification.serving.process_model``). The
 check's result, or why there is no export, is recorded on the version and
-shown in the admin and the API. This module imports TensorFlow: workers and
+shown in the admin and the API. The checked export is quantized to int8 here
+too, and checked on the version's validation split
+(:mod:`classification.registry.quantizing`). This module imports TensorFlow: workers and
 commands only, never a web request.
 """
 
 from __future__ import annotations
 
 import logging
-import posixpath
 import tempfile
 from pathlib import Path
 
-from django.core.files import File
-from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from classification.models import ModelVersion
-from classification.registry import artifacts
+from classification.registry import artifacts, quantizing
 from ml.errors import first_line
 
 logger = logging.getLogger(__name__)
@@ -49,23 +48,17 @@ def compile_version(version_id: int, *, again: bool = False) -> ModelVersion | N
             fields["onnx_max_difference"] = difference
             if difference >= MATCH_TOLERANCE:
                 fields["onnx_error"] = f"differs from Keras by {difference:.1e} (limit {MATCH_TOLERANCE:.0e})"
+                fields.update(quantizing.refused_fields("no trusted float export to quantize"))
             else:
-                fields["onnx_artifact"], fields["onnx_sha256"] = _store_beside(version, Path(onnx_path))
+                fields["onnx_artifact"], fields["onnx_sha256"] = artifacts.store_beside(version, Path(onnx_path), "model.onnx")
+                fields.update(quantizing.int8_fields(version, onnx_path))  # int8, checked on the validation split
     except Exception as exc:  # tf2onnx and onnxruntime raise many types; each means "no export to trust"
         logger.warning("Compiling %s failed: %s", version, first_line(exc), exc_info=True)
         fields["onnx_error"] = f"export failed: {first_line(exc)}"
+        fields.update(quantizing.refused_fields("no float export to quantize"))
     fields["compiled_at"] = timezone.now()
     ModelVersion.objects.filter(pk=version.pk).update(**fields)
     version.refresh_from_db()
     logger.info("Compiled %s: %s", version, version.onnx_error or f"max difference from Keras {version.onnx_max_difference:.1e}")
+    logger.info("int8 for %s: %s", version, version.int8_summary())
     return version
-
-
-def _store_beside(version: ModelVersion, onnx_path: Path) -> tuple[str, str]:
-    """Save the export next to the version's artifact in storage; return its storage name and SHA-256."""
-    name = posixpath.join(posixpath.dirname(version.artifact.name), "model.onnx")
-    with open(onnx_path, "rb") as fh:
-        stored = default_storage.save(name, File(fh))
-    return stored, artifacts.sha256_of(onnx_path)
-
-

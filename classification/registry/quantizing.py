@@ -14,12 +14,10 @@ nobody can say what int8 costs it.
 from __future__ import annotations
 
 import logging
-import posixpath
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from django.core.files import File
 from django.core.files.storage import default_storage
 
 from classification.models import ModelVersion
@@ -47,7 +45,7 @@ def int8_fields(version: ModelVersion, onnx_path: str | Path, *, threads: int | 
     with tempfile.TemporaryDirectory(prefix="int8-") as scratch:
         output = Path(scratch) / INT8_FILENAME
         check = _check(version, onnx_path, output, threads)
-        stored = _store_beside(version, output) if check.accepted else ("", "")
+        stored = artifacts.store_beside(version, output, INT8_FILENAME) if check.accepted else ("", "")
     return {**_decision(check), "int8_artifact": stored[0], "int8_sha256": stored[1]}
 
 
@@ -85,10 +83,3 @@ def validation_split(version: ModelVersion) -> tuple[np.ndarray, np.ndarray]:
             for chunk in iter(lambda: source.read(1 << 20), b""):
                 target.write(chunk)
         return read_validation(local)
-
-
-def _store_beside(version: ModelVersion, path: Path) -> tuple[str, str]:
-    name = posixpath.join(posixpath.dirname(version.artifact.name), INT8_FILENAME)
-    with open(path, "rb") as fh:
-        stored = default_storage.save(name, File(fh))
-    return stored, artifacts.sha256_of(path)

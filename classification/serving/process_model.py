@@ -29,7 +29,7 @@ from classification.models.workers import heartbeat_seconds
 from classification.registry import artifacts, versions
 from classification.serving import batching, classify, heartbeats, notifications, orphans
 from ml.predictor import Predictor, limit_tensorflow_threads, threads_per_process
-from ml.runtimes import ONNXRUNTIME, TENSORFLOW
+from ml.runtimes import ONNXRUNTIME, ONNXRUNTIME_INT8, TENSORFLOW
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,32 @@ def _wants_onnx(version: ModelVersion) -> bool:
             and not version.onnx_error)
 
 
+#: int8 graphs (by SHA-256) this process could not load: their float export serves instead, without retrying.
+_unloadable_int8: set[str] = set()
+
+
+def _wants_int8(version: ModelVersion) -> bool:
+    """int8 serves under "auto" once the registry accepted it (classification.registry.quantizing)."""
+    return (settings.CLASSIFIER_INFERENCE_RUNTIME == "auto" and _wants_onnx(version)
+            and version.int8_decision == ModelVersion.Int8Decision.SERVED and bool(version.int8_artifact)
+            and version.int8_sha256 not in _unloadable_int8)
+
+
+def _int8_predictor(version: ModelVersion, metadata) -> Predictor | None:
+    try:
+        return Predictor.from_onnx(artifacts.local_int8_path(version), metadata, threads=state.threads,
+                                   name=ONNXRUNTIME_INT8)
+    except Exception:  # a damaged file in storage, say: the float export serves, as it would without int8
+        logger.exception("Could not load the int8 graph of %s; serving its float export", version)
+        _unloadable_int8.add(version.int8_sha256)
+        return None
+
+
+def _served_sha256(version: ModelVersion) -> str:
+    """The SHA-256 of the graph ``version`` should be served with (int8 or float export)."""
+    return version.int8_sha256 if _wants_int8(version) else version.onnx_sha256
+
+
 def _build_predictor(version: ModelVersion) -> Predictor:
     """The compiled ONNX graph (no TensorFlow at all), else Keras; or the SageMaker endpoint.
 
@@ -82,6 +108,9 @@ def _build_predictor(version: ModelVersion) -> Predictor:
 
         client = sagemaker_client(settings.CLASSIFIER_SAGEMAKER_ENDPOINT_URL, settings.CLASSIFIER_SAGEMAKER_REGION)
         return EndpointPredictor(settings.CLASSIFIER_SAGEMAKER_ENDPOINT, metadata, client)
+    if _wants_int8(version) and (int8 := _int8_predictor(version, metadata)) is not None:
+        logger.info("int8 for %s: %s", version, version.int8_summary())
+        return int8
     if _wants_onnx(version):
         return Predictor.from_onnx(artifacts.local_onnx_path(version), metadata, threads=state.threads,
                                    max_difference=version.onnx_max_difference)
@@ -99,7 +128,8 @@ def _load(version: ModelVersion) -> None:
     predictor = _build_predictor(version)
     warmup = predictor.warm_up()
     state.predictor, state.version, state.runtime = predictor, version, predictor.runtime_name
-    state.compiled = version.onnx_sha256 if predictor.runtime_name == ONNXRUNTIME else ""
+    state.compiled = {ONNXRUNTIME: version.onnx_sha256, ONNXRUNTIME_INT8: version.int8_sha256}.get(
+        predictor.runtime_name, "")
     state.load_count += 1
     state.load_seconds = time.perf_counter() - started
     state.warmup_seconds = warmup
@@ -120,7 +150,7 @@ def _is_current(version: ModelVersion) -> bool:
         return False
     if settings.CLASSIFIER_INFERENCE_BACKEND == "sagemaker" or not _wants_onnx(version):
         return True
-    return state.compiled == version.onnx_sha256
+    return state.compiled == _served_sha256(version)
 
 
 def ensure_loaded() -> tuple[Predictor, ModelVersion]:

@@ -10,12 +10,15 @@ the settings for ``postgres://`` URLs) avoids that where it is safe:
 * a connection taken from the pool whose server hung up while it waited is
   closed and another taken (no round trip: a hung-up socket is readable while
   the connection is idle);
-* the same check runs when a transaction begins, before anything was done in it;
-* a statement run outside a transaction (autocommit) that fails because the
-  connection is gone is run once more on a new connection. The server ran
-  nothing of it: a terminated backend aborts the statement it was running.
+* the same check runs when a transaction begins;
+* a statement that fails because the connection is gone is run once more on
+  a new connection when it ran outside a transaction (autocommit), or was the
+  first statement of one (nothing done in it yet: the transaction goes on, on
+  the new connection). The server ran nothing of it: a terminated backend
+  aborts the statement it was running, and commits nothing of an open
+  transaction.
 
-Inside a transaction nothing is retried: the work before the failure is
+Later in a transaction nothing is retried: the work before the failure is
 lost with the connection, so the error goes up as before.
 """
 
@@ -49,19 +52,23 @@ class RetryOnLostConnection:
 
     def _execute(self, sql, params, *ignored_wrapper_args):
         try:
-            return super()._execute(sql, params, *ignored_wrapper_args)
+            result = super()._execute(sql, params, *ignored_wrapper_args)
         except (OperationalError, InterfaceError):
             if not self._reconnected():
                 raise
-            return super()._execute(sql, params, *ignored_wrapper_args)
+            result = super()._execute(sql, params, *ignored_wrapper_args)
+        self.db.transaction_untouched = False
+        return result
 
     def _executemany(self, sql, param_list, *ignored_wrapper_args):
         try:
-            return super()._executemany(sql, param_list, *ignored_wrapper_args)
+            result = super()._executemany(sql, param_list, *ignored_wrapper_args)
         except (OperationalError, InterfaceError):
             if not self._reconnected():
                 raise
-            return super()._executemany(sql, param_list, *ignored_wrapper_args)
+            result = super()._executemany(sql, param_list, *ignored_wrapper_args)
+        self.db.transaction_untouched = False
+        return result
 
     def _reconnected(self) -> bool:
         if getattr(self.cursor, "name", None):  # a server-side cursor lives in its connection: nothing to redo
@@ -81,6 +88,8 @@ class RetryingCursorDebugWrapper(RetryOnLostConnection, CursorDebugWrapper):
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    transaction_untouched = False  # a transaction began and no statement ran in it yet
+
     def make_cursor(self, cursor):
         return RetryingCursorWrapper(cursor, self)
 
@@ -104,15 +113,43 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if not autocommit and not self.in_atomic_block and connection_lost(self.connection):
             self._discard_connection()  # begin the transaction on a connection that is there
         super().set_autocommit(autocommit, force_begin_transaction_with_broken_autocommit)
+        self.transaction_untouched = not autocommit
 
     def reconnect_if_lost(self) -> bool:
-        """After a failed statement: reconnect when it failed for want of a connection, outside a transaction."""
-        if self.in_atomic_block or not self.autocommit or not connection_lost(self.connection):
+        """After a failed statement: reconnect when it failed for want of a connection and may run again.
+
+        Outside a transaction, through Django's own close and connect. As a
+        transaction's first statement, only the connection underneath is
+        replaced, in the same transaction mode: Django's transaction state
+        (the atomic blocks, the on-commit callbacks) carries on unchanged.
+        """
+        if not connection_lost(self.connection):
             return False
-        logger.warning("The database connection was lost; reconnecting and running the statement again")
-        self._discard_connection()
-        self.ensure_connection()
-        return True
+        if not self.in_atomic_block and self.autocommit:
+            logger.warning("The database connection was lost; reconnecting and running the statement again")
+            self._discard_connection()
+            self.ensure_connection()
+            return True
+        if self.in_atomic_block and self.transaction_untouched and not self.savepoint_ids and not self.needs_rollback:
+            logger.warning("The database connection was lost before the transaction did anything; "
+                           "reconnecting and beginning it again")
+            self._replace_connection_under_transaction()
+            return True
+        return False
+
+    def _replace_connection_under_transaction(self) -> None:
+        lost = self.connection
+        try:
+            lost.close()
+        except Exception:
+            pass
+        if self.pool is not None:
+            lost._pool.putconn(lost)  # closed: discarded
+        self.connection = self.get_new_connection(self.get_connection_params())
+        self._set_autocommit(True)
+        if self.pool is None:  # a pool configures its connections itself
+            self._configure_connection(self.connection)
+        self._set_autocommit(False)
 
     def _discard_connection(self) -> None:
         try:
