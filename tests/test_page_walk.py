@@ -126,7 +126,8 @@ class Findings:
         self.problems.append(f"{where}: {what}")
 
 
-def walk(browser, base_url: str, who: str, paths: list[tuple[str, str]], session: str | None, shots: Path, found: Findings):
+def walk(browser, base_url: str, who: str, paths: list[tuple[str, str]], session: str | None, shots: Path,
+         found: Findings, keep: bool):
     for size, (width, height) in SIZES.items():
         # Far from the server's UTC, so times shown in the visitor's zone are told apart from the server's.
         context = browser.new_context(viewport={"width": width, "height": height}, timezone_id=VISITOR_ZONE)
@@ -142,9 +143,12 @@ def walk(browser, base_url: str, who: str, paths: list[tuple[str, str]], session
             errors.clear()
             where = f"{who} {size} {path}"
             response = page.goto(base_url + path, wait_until="load")
-            page.wait_for_timeout(150)  # live sockets connect, scripts draw
-            own_status = f"status of {response.status}" if response.status >= 400 else None
-            for error in errors:  # an error page's own status is not an error of the page
+            page.wait_for_timeout(100)  # live sockets connect, scripts draw
+            expected = 404 if name == "not-found" else 200
+            if response.status != expected:
+                found.add(where, f"answered {response.status}, not {expected}")
+            own_status = f"status of {response.status}" if response.status == expected == 404 else None
+            for error in errors:  # the 404 page's own status is not an error of the page
                 if not (own_status and own_status in error and base_url + path in error):
                     found.add(where, f"console: {error}")
             overflow = page.evaluate(
@@ -170,7 +174,8 @@ def walk(browser, base_url: str, who: str, paths: list[tuple[str, str]], session
                 list(BLOCKING))
             for violation in violations:
                 found.add(where, f"axe {violation}")
-            page.screenshot(path=str(shots / f"{who}-{size}-{name}.png"), full_page=True)
+            # Whole pages when someone keeps them (PAGE_WALK_SCREENSHOTS), else the screen: quicker.
+            page.screenshot(path=str(shots / f"{who}-{size}-{name}.png"), full_page=keep)
             found.pages += 1
         context.close()
 
@@ -190,7 +195,8 @@ def test_every_page_fits_phones_and_laptops_without_errors_or_accessibility_viol
     found = Findings()
     with chromium() as browser:
         for who, who_paths in paths.items():
-            walk(browser, daphne_server, who, who_paths, sessions[who], shots, found)
+            walk(browser, daphne_server, who, who_paths, sessions[who], shots, found,
+                 keep=bool(os.environ.get("PAGE_WALK_SCREENSHOTS")))
     assert found.pages == 2 * sum(len(p) for p in paths.values())
     assert len(found.checks) == 2  # the review queue at both sizes
     # Times in the visitor's zone: relative when recent, else day, month, year and time there.

@@ -157,3 +157,12 @@ def test_result_page_walks_the_filtered_list_and_keeps_the_filters(client, rows)
 def test_someone_elses_result_json_is_404(client, rows, django_user_model):
     client.force_login(django_user_model.objects.create_user("other", password="pw"))
     assert client.get(reverse("classification-json", args=[rows[0].public_id])).status_code == 404
+
+
+def test_a_time_that_is_not_there_reads_as_the_fallback(client, owner):
+    """A camera never captured has no state: its timeline says "never" (it was a 500)."""
+    from classification.models import Camera
+
+    camera = Camera.objects.create(owner=owner, name="porch", kind=Camera.Kind.MJPEG, url="http://127.0.0.1:9/s.mjpg")
+    page = client.get(reverse("camera-timeline", args=[camera.public_id]))
+    assert page.status_code == 200 and "last frame never" in page.content.decode()
