@@ -13,6 +13,7 @@ that knows Celery; nothing else imports this one (the worker finds it).
 """
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_shutdown
 from django.conf import settings
 
@@ -45,7 +46,7 @@ def classify_image(classification_id: int) -> None:
 def train_model(training_run_id: int) -> None:
     """Runs on the training queue, never beside classifications; ends (failed) past TRAINING_MAX_SECONDS,
     below the broker's visibility timeout, so its message is never handed out twice."""
-    execution.run_training(training_run_id)
+    execution.run_training(training_run_id, time_up=(SoftTimeLimitExceeded,))
 
 
 @shared_task(name=queueing.COMPILE_MODEL, acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -85,8 +85,15 @@ def solo_worker(**options):
     from classifier_site.celery import app
 
     connections.close_all()
-    with start_worker(app, pool="solo", perform_ping_check=False, **options) as worker:
-        yield worker
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, **options) as worker:
+            yield worker
+    finally:
+        from classification.serving import process_model
+
+        # Celery's test worker sends no shutdown signal: stop this process's heartbeat and model watcher,
+        # or they would go on reporting a classify worker that is gone to the tests that follow.
+        process_model.stop_at_process_end()
 
 
 @pytest.fixture

@@ -36,6 +36,9 @@ def test_ensure_active_model_imports_the_default_once(settings, tiny_bundle, cap
     assert version.artifact_sha256 and version.artifact.storage.exists(version.artifact.name)
     output = capsys.readouterr().out
     assert "Imported and activated" in output and "Active model" in output
+    # Compiled once, before any worker starts, so serving processes load the export, not TensorFlow.
+    assert output.count("Compiled: ONNX export checked against Keras and stored") == 1
+    assert version.compiled_at is not None and version.onnx_sha256
 
 
 @pytest.mark.django_db

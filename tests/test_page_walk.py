@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib import admin
@@ -29,6 +30,7 @@ TOOLS = REPO_DIR / "tests" / "browser_tools"
 AXE = TOOLS / "node_modules" / "axe-core" / "axe.min.js"
 SIZES = {"phone": (390, 844), "laptop": (1366, 768)}
 BLOCKING = ("serious", "critical")
+VISITOR_ZONE = "Pacific/Auckland"
 
 
 def axe_source() -> Path:
@@ -118,14 +120,17 @@ class Findings:
     problems: list[str] = field(default_factory=list)
     pages: int = 0
     checks: list[str] = field(default_factory=list)
+    times: list[list[str]] = field(default_factory=list)
 
     def add(self, where: str, what: str) -> None:
         self.problems.append(f"{where}: {what}")
 
 
-def walk(browser, base_url: str, who: str, paths: list[tuple[str, str]], session: str | None, shots: Path, found: Findings):
+def walk(browser, base_url: str, who: str, paths: list[tuple[str, str]], session: str | None, shots: Path,
+         found: Findings, keep: bool):
     for size, (width, height) in SIZES.items():
-        context = browser.new_context(viewport={"width": width, "height": height})
+        # Far from the server's UTC, so times shown in the visitor's zone are told apart from the server's.
+        context = browser.new_context(viewport={"width": width, "height": height}, timezone_id=VISITOR_ZONE)
         context.add_init_script(path=str(axe_source()))
         if session:
             context.add_cookies([{"name": "sessionid", "value": session, "url": base_url}])
@@ -138,9 +143,12 @@ def walk(browser, base_url: str, who: str, paths: list[tuple[str, str]], session
             errors.clear()
             where = f"{who} {size} {path}"
             response = page.goto(base_url + path, wait_until="load")
-            page.wait_for_timeout(150)  # live sockets connect, scripts draw
-            own_status = f"status of {response.status}" if response.status >= 400 else None
-            for error in errors:  # an error page's own status is not an error of the page
+            page.wait_for_timeout(100)  # live sockets connect, scripts draw
+            expected = 404 if name == "not-found" else 200
+            if response.status != expected:
+                found.add(where, f"answered {response.status}, not {expected}")
+            own_status = f"status of {response.status}" if response.status == expected == 404 else None
+            for error in errors:  # the 404 page's own status is not an error of the page
                 if not (own_status and own_status in error and base_url + path in error):
                     found.add(where, f"console: {error}")
             overflow = page.evaluate(
@@ -150,6 +158,9 @@ def walk(browser, base_url: str, who: str, paths: list[tuple[str, str]], session
                     .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
                     .slice(0, 3).map(e => e.tagName + '.' + e.className + '#' + e.id)""")
                 found.add(where, f"scrolls sideways: {overflow[0]} px wide in {overflow[1]} ({wide})")
+            if who == "user" and path == "/history/":
+                found.times = page.eval_on_selector_all(
+                    "#results time[data-when]", "items => items.map(i => [i.getAttribute('datetime'), i.textContent])")
             if "reviewqueueitem" in path:  # the queue's actions and Save, reachable without scrolling
                 reach = page.evaluate("""() => [document.querySelector('#changelist-form input[name=_save]')
                     .getBoundingClientRect().bottom, document.querySelector('select[name=action]')
@@ -163,7 +174,8 @@ def walk(browser, base_url: str, who: str, paths: list[tuple[str, str]], session
                 list(BLOCKING))
             for violation in violations:
                 found.add(where, f"axe {violation}")
-            page.screenshot(path=str(shots / f"{who}-{size}-{name}.png"), full_page=True)
+            # Whole pages when someone keeps them (PAGE_WALK_SCREENSHOTS), else the screen: quicker.
+            page.screenshot(path=str(shots / f"{who}-{size}-{name}.png"), full_page=keep)
             found.pages += 1
         context.close()
 
@@ -183,7 +195,16 @@ def test_every_page_fits_phones_and_laptops_without_errors_or_accessibility_viol
     found = Findings()
     with chromium() as browser:
         for who, who_paths in paths.items():
-            walk(browser, daphne_server, who, who_paths, sessions[who], shots, found)
+            walk(browser, daphne_server, who, who_paths, sessions[who], shots, found,
+                 keep=bool(os.environ.get("PAGE_WALK_SCREENSHOTS")))
     assert found.pages == 2 * sum(len(p) for p in paths.values())
     assert len(found.checks) == 2  # the review queue at both sizes
+    # Times in the visitor's zone: relative when recent, else day, month, year and time there.
+    shown = {datetime.fromisoformat(at): text for at, text in found.times}
+    recent = [text for at, text in shown.items() if timezone.now() - at < timedelta(hours=1)]
+    older = {at: text for at, text in shown.items() if timezone.now() - at > timedelta(days=1)}
+    assert recent and all(text == "just now" or text.endswith("minutes ago") for text in recent), shown
+    assert older, shown
+    for at, text in older.items():
+        assert text == at.astimezone(ZoneInfo(VISITOR_ZONE)).strftime("%-d %b %Y, %H:%M"), (text, at)
     assert not found.problems, f"{len(found.problems)} problems:\n" + "\n".join(found.problems)

@@ -134,8 +134,11 @@ def test_exports_follow_the_filters(client, rows, active_tiny_model, owner):
     every = b"".join(client.get(reverse("history-export-csv")).streaming_content).decode()
     assert "'=HYPERLINK(evil).jpg" in every  # never a formula in a spreadsheet
 
-    data = client.get(reverse("history-export-json"), {"min_confidence": 90}).json()["classifications"]
+    exported = client.get(reverse("history-export-json"), {"min_confidence": 90})
+    data = json.loads(b"".join(exported.streaming_content))["classifications"]
     assert sorted(row["original_name"] for row in data) == ["=HYPERLINK(evil).jpg", "door-old.jpg"]
+    nothing = client.get(reverse("history-export-json"), {"q": "no such name"})
+    assert json.loads(b"".join(nothing.streaming_content)) == {"classifications": []}
 
 
 def test_result_page_walks_the_filtered_list_and_keeps_the_filters(client, rows):
@@ -157,3 +160,12 @@ def test_result_page_walks_the_filtered_list_and_keeps_the_filters(client, rows)
 def test_someone_elses_result_json_is_404(client, rows, django_user_model):
     client.force_login(django_user_model.objects.create_user("other", password="pw"))
     assert client.get(reverse("classification-json", args=[rows[0].public_id])).status_code == 404
+
+
+def test_a_time_that_is_not_there_reads_as_the_fallback(client, owner):
+    """A camera never captured has no state: its timeline says "never" (it was a 500)."""
+    from classification.models import Camera
+
+    camera = Camera.objects.create(owner=owner, name="porch", kind=Camera.Kind.MJPEG, url="http://127.0.0.1:9/s.mjpg")
+    page = client.get(reverse("camera-timeline", args=[camera.public_id]))
+    assert page.status_code == 200 and "last frame never" in page.content.decode()

@@ -23,6 +23,8 @@ from tests.conftest import image_bytes, solo_worker, wait_until_finished
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DEAD_WORKER = f"{socket.gethostname()}:{2**22 + 12345}"  # above Linux's pid_max: no such process
+# On another machine, with no heartbeat: dead too, and a worker starting here leaves its rows to the sweeper.
+DEAD_WORKER_ELSEWHERE = "another-machine:4242"
 
 
 @pytest.fixture
@@ -138,7 +140,7 @@ def test_a_row_finished_between_the_sweepers_look_and_its_update_is_left_alone(
     """The sweeper selects an abandoned running row; before it updates, a real worker finishes the row."""
     [row] = submit(1)
     Classification.objects.filter(pk=row.pk).update(
-        status="running", worker=DEAD_WORKER, started_at=timezone.now(), attempts=attempts
+        status="running", worker=DEAD_WORKER_ELSEWHERE, started_at=timezone.now(), attempts=attempts
     )
     real_deliveries = queueing.deliveries
 

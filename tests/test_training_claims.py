@@ -50,12 +50,31 @@ def wait_for_status(run_id: int, statuses: tuple[str, ...], timeout: float = 120
 def test_the_broker_never_hands_a_run_out_again_before_its_time_limit():
     from classifier_site.celery import app
 
+    app.loader.import_default_modules()  # the tasks, as a worker finds them (autodiscovery is lazy)
     longest = settings.CLASSIFIER["TRAINING_MAX_SECONDS"]
     task = app.tasks[queueing.TRAIN_MODEL]
     visibility = app.conf.broker_transport_options["visibility_timeout"]
     assert task.soft_time_limit == longest
     assert longest < task.time_limit < visibility
     assert visibility > 3600  # above Redis' default, which redelivered runs longer than an hour
+
+
+@pytest.mark.django_db
+def test_a_run_past_its_time_limit_fails_saying_so(dataset, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from classification.training import execution
+
+    def slow_training(config, progress):
+        raise SoftTimeLimitExceeded()  # what the worker raises in the task at TRAINING_MAX_SECONDS
+
+    monkeypatch.setattr(execution, "train", slow_training)
+    run = runs.create_run(data=str(dataset), settings=SETTINGS)
+
+    run = execution.run_training(run.pk, time_up=(SoftTimeLimitExceeded,))
+
+    limit = settings.CLASSIFIER["TRAINING_MAX_SECONDS"]
+    assert run.status == "failed" and f"longer than CLASSIFIER_TRAINING_MAX_SECONDS ({limit} s)" in run.error_message
 
 
 def test_a_second_delivery_of_a_run_trains_nothing(dataset, celery_worker):

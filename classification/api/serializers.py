@@ -164,6 +164,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         allow_null=True, read_only=True, help_text="Accuracy on the reference sample photos, when measured."
     )
     url = serializers.HyperlinkedIdentityField(view_name="api:model-version-detail")
+    int8_decision = serializers.CharField(
+        read_only=True, help_text='"served" (its int8 graph serves), "refused" (float serves), "" until compiled.'
+    )
 
     class Meta:
         model = ModelVersion

@@ -43,8 +43,13 @@ def local_dataset(data: str, progress: Callable[[dict], None] | None = None) -> 
     return str(s3sync.local_copy(data, cache, client=s3_client(), progress=say))
 
 
-def run_training(run_id: int, echo: Callable[[dict], None] | None = None) -> TrainingRun:
+def run_training(
+    run_id: int, echo: Callable[[dict], None] | None = None, time_up: tuple[type[BaseException], ...] = ()
+) -> TrainingRun:
     """Claim run ``run_id``, train it and register its bundle.
+
+    ``time_up``: the exceptions that say the run used up ``TRAINING_MAX_SECONDS``
+    (the worker's soft time limit); the run fails saying so.
 
     Only a queued run is trained: a run another process holds (a second
     delivery of its message, a second trainer) or that already ended is
@@ -73,6 +78,12 @@ def run_training(run_id: int, echo: Callable[[dict], None] | None = None) -> Tra
             version = versions.import_bundle(result.bundle_dir)
     except (runs.TrainingError, DatasetError, WeightsUnavailableError, S3SyncError, ValueError) as exc:
         return runs.finish(run, TrainingRun.Status.FAILED, error=str(exc))
+    except time_up:
+        limit = django_settings.CLASSIFIER["TRAINING_MAX_SECONDS"]
+        return runs.finish(run, TrainingRun.Status.FAILED, error=(
+            f"Stopped: the run took longer than CLASSIFIER_TRAINING_MAX_SECONDS ({limit} s). Train fewer epochs "
+            "or less data, or raise the limit (the broker's visibility timeout follows it)."
+        ))
     except Exception as exc:
         logger.exception("Training run %s failed", run_id)
         return runs.finish(run, TrainingRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}")

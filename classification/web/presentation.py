@@ -52,7 +52,7 @@ def confidence(value, prefix: str = ""):
 
 @register.simple_tag
 def when(moment: datetime | None, empty: str = "—") -> str:
-    if moment is None:
+    if not isinstance(moment, datetime):  # None, or a missing attribute (the template's "")
         return empty
     local = timezone.localtime(moment)
     return format_html(
