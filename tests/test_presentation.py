@@ -134,8 +134,11 @@ def test_exports_follow_the_filters(client, rows, active_tiny_model, owner):
     every = b"".join(client.get(reverse("history-export-csv")).streaming_content).decode()
     assert "'=HYPERLINK(evil).jpg" in every  # never a formula in a spreadsheet
 
-    data = client.get(reverse("history-export-json"), {"min_confidence": 90}).json()["classifications"]
+    exported = client.get(reverse("history-export-json"), {"min_confidence": 90})
+    data = json.loads(b"".join(exported.streaming_content))["classifications"]
     assert sorted(row["original_name"] for row in data) == ["=HYPERLINK(evil).jpg", "door-old.jpg"]
+    nothing = client.get(reverse("history-export-json"), {"q": "no such name"})
+    assert json.loads(b"".join(nothing.streaming_content)) == {"classifications": []}
 
 
 def test_result_page_walks_the_filtered_list_and_keeps_the_filters(client, rows):

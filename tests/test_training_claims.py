@@ -50,6 +50,7 @@ def wait_for_status(run_id: int, statuses: tuple[str, ...], timeout: float = 120
 def test_the_broker_never_hands_a_run_out_again_before_its_time_limit():
     from classifier_site.celery import app
 
+    app.loader.import_default_modules()  # the tasks, as a worker finds them (autodiscovery is lazy)
     longest = settings.CLASSIFIER["TRAINING_MAX_SECONDS"]
     task = app.tasks[queueing.TRAIN_MODEL]
     visibility = app.conf.broker_transport_options["visibility_timeout"]

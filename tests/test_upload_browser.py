@@ -54,6 +54,19 @@ def test_upload_page_batches_reports_progress_and_takes_folders(active_tiny_mode
         page.locator("#folder-input").set_input_files(str(folder))
         page.locator("#overall-text:text('2 of 2 files · 100%')").wait_for(timeout=60_000)
         folder_note = page.text_content("#rejected")
+
+        # Dropped files (a page's own DataTransfer: no folder entries, so the files themselves).
+        posts.clear()
+        page.evaluate("""async () => {
+            const png = await (await fetch('/static/favicon.svg')).blob();  // any bytes; the server judges them
+            const data = new DataTransfer();
+            data.items.add(new File([png], 'dropped.svg', {type: 'image/svg+xml'}));
+            const form = document.getElementById('upload-form');
+            form.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));
+        }""")
+        page.locator("#rejected:has-text('dropped.svg')").wait_for(timeout=30_000)
+        dropped = page.text_content("#rejected")
+        dropped_posts = len(posts)
         hint = page.text_content("#upload-limits")
 
     assert nothing == "Choose one or more photos first (or drop them here)."
@@ -64,6 +77,7 @@ def test_upload_page_batches_reports_progress_and_takes_folders(active_tiny_mode
     assert cards >= 12
     assert live_card == served_card and "Upload form · just now" in live_card, (live_card, served_card)
     assert "1 file in the folder skipped: not images" in folder_note
+    assert dropped_posts == 1 and "dropped.svg" in dropped  # sent, and the server's refusal shown
     assert "195.3 KB" in hint or "195.3\xa0KB" in hint
     names = set(Classification.objects.values_list("original_name", flat=True))
     assert {os.path.basename(name) for name in files} | {"beach.png", "hill.png"} == names

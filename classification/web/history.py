@@ -103,6 +103,13 @@ def _cell(value) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+def _json_chunks(rows):
+    yield '{"classifications": ['
+    for index, row in enumerate(rows):
+        yield ("," if index else "") + "\n" + json.dumps(_row(row))
+    yield "\n]}\n"
+
+
 class _Echo:
     def write(self, value):
         return value
@@ -114,9 +121,8 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     _, rows = filtered(request)
     rows = rows.order_by("-created_at", "-pk").iterator(chunk_size=500)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    if fmt == "json":
-        response = HttpResponse(json.dumps({"classifications": [_row(c) for c in rows]}, indent=1),
-                                content_type="application/json")
+    if fmt == "json":  # streamed too: a long history is never held in memory at once
+        response = StreamingHttpResponse(_json_chunks(rows), content_type="application/json")
     else:
         writer = csv.writer(_Echo())
         lines = (writer.writerow([_cell(row.get(key)) for key in EXPORT_FIELDS]) for row in map(_row, rows))
