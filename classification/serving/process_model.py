@@ -55,6 +55,7 @@ class LoadedModel:
     threads: int | None = None
     pool_size: int | None = None  # the real one, from the worker (see classification.tasks)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    serving: tuple | None = None  # (predictor, version), replaced in one assignment: read without the lock
 
     @property
     def version_id(self) -> int | None:
@@ -128,6 +129,7 @@ def _load(version: ModelVersion) -> None:
     predictor = _build_predictor(version)
     warmup = predictor.warm_up()
     state.predictor, state.version, state.runtime = predictor, version, predictor.runtime_name
+    state.serving = (predictor, version)
     state.compiled = {ONNXRUNTIME: version.onnx_sha256, ONNXRUNTIME_INT8: version.int8_sha256}.get(
         predictor.runtime_name, "")
     state.load_count += 1
@@ -188,11 +190,14 @@ def switch_if_needed() -> None:
 
 
 def current() -> tuple[Predictor, ModelVersion]:
-    """What this process serves now, loading nothing (a task's rows are claimed: no switch now)."""
-    with state.lock:
-        if state.predictor is None:
-            raise ModelUnavailable("This worker has no model loaded; see its log and the model version's load error.")
-        return state.predictor, state.version
+    """What this process serves now, loading nothing (a task's rows are claimed: no switch now).
+
+    Without the lock: a load the idle watcher started meanwhile must not hold up rows already claimed.
+    """
+    serving = state.serving
+    if serving is None:
+        raise ModelUnavailable("This worker has no model loaded; see its log and the model version's load error.")
+    return serving
 
 
 def report_status() -> None:
