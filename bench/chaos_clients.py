@@ -11,9 +11,9 @@ the client's kind, so the benchmark can check each row at the end.
 * api: ``POST /api/v1/classifications/`` with a token;
 * webcam: a websocket on ``/ws/webcam/``; sends a frame, waits for its
   ``accepted``, then for its pushed result (at most ``pace_s`` × 4) before the
-  next frame; reconnects when the socket closes. Pushed results are counted
-  per id: the same result pushed twice is a second, independent
-  finished-twice check.
+  next frame; reconnects when the socket closes. The distinct results a
+  socket sends for one frame are kept: two different ones (another status,
+  finish time or label) are a second, independent finished-twice check.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class Tally:
     accepted: dict[str, dict[str, float]] = field(default_factory=dict)  # kind -> public id -> accepted at
     statuses: dict[str, Counter] = field(default_factory=dict)  # kind -> HTTP status (or socket outcome) -> count
     errors: dict[str, Counter] = field(default_factory=dict)  # kind -> error class -> count
-    pushes: Counter = field(default_factory=Counter)  # public id -> results pushed to its webcam socket
+    pushes: dict[str, set] = field(default_factory=dict)  # public id -> the distinct results its webcam socket sent
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def note(self, kind: str, outcome, accepted_ids=()) -> None:
@@ -79,10 +79,11 @@ class Client(threading.Thread):
         super().__init__(name=f"{self.kind}-{seed}", daemon=True)
         self.url, self.tally, self.images, self.pace_s, self.stop_event = url, tally, images, pace_s, stop
         self.random = random.Random(seed)
+        self.last = 0
 
     def image(self) -> bytes:
         """A random image, never the one just sent (a webcam takes a repeat for an unchanged scene)."""
-        self.last = (getattr(self, "last", 0) + self.random.randrange(1, len(self.images))) % len(self.images)
+        self.last = (self.last + self.random.randrange(1, len(self.images))) % len(self.images)
         return self.images[self.last]
 
     def pause(self) -> None:
@@ -213,5 +214,7 @@ class WebcamClient(Client):
                     return
 
     def pushed(self, message: dict) -> None:
+        result = message["classification"]
         with self.tally.lock:
-            self.tally.pushes[message["classification"]["id"]] += 1
+            self.tally.pushes.setdefault(result["id"], set()).add(
+                (result["status"], result.get("finished_at"), result.get("predicted_label"), result.get("confidence")))

@@ -43,7 +43,7 @@ def test_a_minute_of_chaos_loses_nothing_and_finishes_nothing_twice(tiny_bundle,
                ("pool_process", "worker_parent", "redis_restart", "postgres_backends")), report
     assert all(result["accepted"][kind] > 0 for kind in ("form", "api", "webcam")), report
     assert result["lost"] == [], report
-    assert result["finished_twice"] == [] and result["pushed_twice"] == [], report
+    assert result["finished_twice"] == [] and result["pushed_differently"] == [], report
     assert result["server_errors"]["total"] == 0, report
     assert result["failed"] == 0, report  # no image failed for a fault of the service's
     assert all(fault["recovered"] for fault in result["recoveries"]), report  # new work was served after each

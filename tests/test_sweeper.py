@@ -86,7 +86,7 @@ def test_a_lost_message_is_sent_again_once_past_the_threshold(active_tiny_model,
     assert Classification.objects.get(pk=fresh.pk).attempts == 0  # within the grace period: not judged yet
     with solo_worker():
         [row] = wait_until_finished([lost.pk])
-    assert (row.status, row.attempts) == ("done", 1)
+    assert (row.status, row.attempts) == ("done", 0)  # a lost message is no attempt: nothing ran
 
 
 def test_a_message_held_by_a_dead_worker_is_lost(active_tiny_model, broker):
@@ -104,7 +104,7 @@ def test_a_message_held_by_a_dead_worker_is_lost(active_tiny_model, broker):
     finally:
         queueing.settle(held, "ack")
     assert waiting_messages(broker) == 1
-    assert Classification.objects.get(pk=row.pk).attempts == 1
+    assert Classification.objects.get(pk=row.pk).attempts == 0  # never claimed: no attempt
 
 
 def test_running_rows_are_taken_back_only_from_dead_workers(active_tiny_model, broker):

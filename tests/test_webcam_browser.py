@@ -218,12 +218,20 @@ def test_upload_page_sends_files_and_shows_results_without_a_reload(
     text.write_text("not an image")
 
     with chromium() as browser:
-        page = browser.new_page()
+        context = browser.new_context()  # one session: History, open beside the form, follows its results
+        page = context.new_page()
         page.goto(f"{daphne_server}/")
+        history = context.new_page()
+        history.goto(f"{daphne_server}/history/")
+        history.locator("#results[data-live=all]").wait_for()
+        count_before = history.text_content("#history-count")
+        history.wait_for_timeout(1_000)  # its live socket connects
         navigations = []
         page.on("framenavigated", lambda frame: navigations.append(frame.url))
         page.set_input_files("#file-input", [str(photo), str(text)])  # choosing files sends them
         page.locator("#results [data-status=done]").first.wait_for(timeout=60_000)
+        history.locator("#history-count[data-count='1']").wait_for(timeout=30_000)  # counted as it arrives
+        count_after = " ".join(history.text_content(".count").split())
         card = page.text_content("#results [data-status=done]")
         rejected = page.text_content("#rejected")
         live_card = " ".join(page.inner_text("#results [data-status=done] .result-body").split())
@@ -231,6 +239,7 @@ def test_upload_page_sends_files_and_shows_results_without_a_reload(
         served_card = " ".join(page.inner_text("#results [data-status=done] .result-body").split())
 
     assert navigations[:-1] == []  # no reload (the last one is the test's own, below)
+    assert count_before == "0" and count_after.startswith("1 entry"), count_after
     # The card pushed live and the card the server renders after a reload read the same.
     assert live_card == served_card and "%" in live_card and "Upload form" in live_card, (live_card, served_card)
     assert "photo.png" in card and any(name in card for name in active_tiny_model.display_names.values())

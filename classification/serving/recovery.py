@@ -128,7 +128,10 @@ def _take_back(row: dict, now, counts: dict[str, int], *, send: bool) -> None:
             notify_finished(Classification.objects.get(pk=row["pk"]))
             counts["failed"] += 1
         return
-    if seen.update(status=Classification.Status.QUEUED, worker="", requeued_at=now, attempts=F("attempts") + 1):
+    # An attempt is a worker dying while it held the row (the image may be what kills it); a message lost with
+    # the broker (a Redis restart) is no attempt: under a backlog, a few restarts would otherwise fail good images.
+    attempted = 1 if row["status"] == Classification.Status.RUNNING else 0
+    if seen.update(status=Classification.Status.QUEUED, worker="", requeued_at=now, attempts=F("attempts") + attempted):
         if send:
             enqueue(row["pk"])
         counts["requeued"] += 1
