@@ -42,21 +42,38 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+# A worker that dies (killed, out of memory) is started again, as compose's `restart: unless-stopped`
+# does: the new one takes back what the dead one held (README, When a process dies). Stopping the
+# service stops the loop and the worker it runs.
+supervise() {
+  local name=$1 child="" status
+  shift
+  trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; [ -n "$child" ] && wait "$child"; exit 0' INT TERM
+  while :; do
+    "$@" &
+    child=$!
+    status=0
+    wait "$child" || status=$?
+    echo "$(date '+%F %T') The $name worker exited ($status); starting it again in 1 s" >&2
+    sleep 1
+  done
+}
+
 read -r classify_queue training_queue alerts_queue sweeper_queue < <("$BIN/python" -c \
   'from classifier_site import settings as s; print(s.CELERY_TASK_DEFAULT_QUEUE, s.CELERY_TRAINING_QUEUE, s.CELERY_ALERTS_QUEUE, s.CELERY_SWEEPER_QUEUE)')
-"$BIN/celery" -A classifier_site worker --loglevel=INFO --hostname="classify@%h" --queues="$classify_queue" &
+supervise classify "$BIN/celery" -A classifier_site worker --loglevel=INFO --hostname="classify@%h" --queues="$classify_queue" &
 pids+=($!)
 # Training runs in its own worker, one job at a time, a fresh process per job.
-"$BIN/celery" -A classifier_site worker --loglevel=INFO --hostname="training@%h" --queues="$training_queue" \
+supervise training "$BIN/celery" -A classifier_site worker --loglevel=INFO --hostname="training@%h" --queues="$training_queue" \
   --concurrency=1 --max-tasks-per-child=1 &
 pids+=($!)
 # The sweeper has a queue and a one-process worker of its own, never behind the classify backlog it
 # checks; it runs beat (-B), which starts it every CLASSIFIER_SWEEP_INTERVAL_SECONDS (15 s).
-"$BIN/celery" -A classifier_site worker --loglevel=INFO --hostname="sweeper@%h" --queues="$sweeper_queue" \
+supervise sweeper "$BIN/celery" -A classifier_site worker --loglevel=INFO --hostname="sweeper@%h" --queues="$sweeper_queue" \
   --pool=solo -B --schedule="${VAR_DIR:-var}/celerybeat-schedule" &
 pids+=($!)
 # Alert deliveries wait on other people's servers: threads, in a worker of their own.
-"$BIN/celery" -A classifier_site worker --loglevel=INFO --hostname="alerts@%h" --queues="$alerts_queue" \
+supervise alerts "$BIN/celery" -A classifier_site worker --loglevel=INFO --hostname="alerts@%h" --queues="$alerts_queue" \
   --pool=threads --concurrency=4 &
 pids+=($!)
 # The capture service watches the enabled cameras with no browser open (README, Cameras).
@@ -76,5 +93,5 @@ pids+=($!)
 echo
 echo "  Image classifier running at $scheme://$HOST:$PORT/   (Ctrl-C stops it)"
 echo
-# Whichever process ends first ends the service; the trap stops the other.
+# Whichever of daphne and capture ends first ends the service (workers are restarted); the trap stops the rest.
 wait -n

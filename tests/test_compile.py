@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import posixpath
 import subprocess
@@ -18,6 +19,7 @@ from classification.registry import artifacts, compiling, versions
 from classification.serving import process_model
 from ml import onnx_export, runtime_choice
 from tests.conftest import REPO_DIR
+from tests.test_s3 import BUCKET, s3, s3_endpoint  # noqa: F401  (the moto S3 fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -101,3 +103,17 @@ def test_the_api_and_the_admin_show_the_compile_result(active_tiny_model, admin_
     page = admin_client.get(reverse("admin:classification_modelversion_change", args=[version.pk])).content.decode()
     assert f"yes, max difference from Keras {version.onnx_max_difference:.1e}" in page
     assert version.onnx_sha256 in page
+
+
+def test_on_s3_the_export_is_stored_beside_the_model_in_the_bucket_and_served_from_it(s3, tiny_bundle, settings, tmp_path,
+                                                                                     monkeypatch):
+    settings.CLASSIFIER = {**settings.CLASSIFIER, "MODEL_CACHE_DIR": tmp_path / "cache"}
+    version = compiling.compile_version(versions.import_bundle(tiny_bundle, activate_now=True).pk)
+
+    assert version.onnx_error == "" and version.onnx_artifact.name.endswith("model.onnx")
+    assert posixpath.dirname(version.onnx_artifact.name) == posixpath.dirname(version.artifact.name)
+    stored = s3.get_object(Bucket=BUCKET, Key=version.onnx_artifact.name)["Body"].read()
+    assert artifacts.sha256_of_stream(io.BytesIO(stored)) == version.onnx_sha256
+    monkeypatch.setattr(process_model, "state", process_model.LoadedModel())
+    assert process_model.ensure_loaded()[0].runtime_name == "onnxruntime"
+    assert artifacts.local_onnx_path(version).parent.name == version.onnx_sha256  # downloaded once, by content

@@ -90,3 +90,23 @@ def test_results_are_saved_only_for_rows_this_process_still_holds(active_tiny_mo
     assert Classification.objects.get(pk=kept.pk).status == "done"
     taken_row = Classification.objects.get(pk=taken.pk)
     assert (taken_row.status, taken_row.worker, taken_row.predicted_label) == ("running", other, "")
+
+
+def test_a_training_process_beats_as_training_and_caps_its_threads_by_the_real_pool(monkeypatch):
+    from types import SimpleNamespace
+
+    from classification import queueing, tasks
+
+    capped = []
+    monkeypatch.setattr(queueing, "this_worker_classifies", lambda: False)
+    monkeypatch.setattr(queueing, "this_worker_trains", lambda: True)
+    monkeypatch.setattr(tasks, "limit_tensorflow_threads", capped.append)
+    monkeypatch.setitem(tasks._worker, "controller", SimpleNamespace(concurrency=2))  # `--concurrency=2`
+    monkeypatch.setattr(tasks.process_model, "state", tasks.process_model.LoadedModel())
+    try:
+        tasks._start_process()
+        assert capped == [tasks.threads_per_process(2)]
+        assert WorkerProcess.objects.get(pid=os.getpid()).role == "training"
+    finally:
+        heartbeats.stop_heartbeat()
+    assert not WorkerProcess.objects.filter(pid=os.getpid()).exists()  # a clean end leaves no row
