@@ -221,6 +221,8 @@ def summarize(args, tally: Tally, rows: dict, finishes: dict[int, int], faults: 
         "faults": faults.counts(),
         "faults_skipped": faults.skipped,
         "worker_restarts": supervisor.restarts,
+        # Exits nobody caused: the worker must ride out Redis and database faults, not die of them.
+        "worker_exits_unprovoked": supervisor.restarts - faults.counts()["worker_parent"],
     }
 
 

@@ -154,6 +154,8 @@ REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
+    # kombu's Redis transport, minus a crash when Redis goes away (classifier_site/broker.py).
+    CELERY_BROKER_TRANSPORT = "classifier_site.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
     CHANNEL_LAYERS = {
         "default": {

@@ -194,3 +194,21 @@ def test_the_channel_layer_waits_out_a_redis_restart_and_joins_its_groups_again(
     message, late_message = asyncio.run(scenario())
 
     assert message["type"] == late_message["type"] == "result"
+
+
+def test_a_lost_broker_connection_closes_its_channel_without_crashing_the_worker(settings, caplog):
+    """Celery releases a lost connection, then closes its channel, which gives back what it had delivered."""
+    from kombu import Connection
+    from kombu.utils.imports import symbol_by_name
+
+    transport = symbol_by_name(settings.CELERY_BROKER_TRANSPORT)
+    connection = Connection(settings.CELERY_BROKER_URL, transport=transport)
+    channel = connection.channel()
+    channel.qos._delivered["a-delivery-tag"] = object()  # a message handed out, unacknowledged
+    channel.connection.client = None  # what releasing the lost connection leaves behind
+    channel._pool = None
+
+    with caplog.at_level(logging.WARNING, logger="classifier_site.broker"):
+        channel.close()  # kombu's own transport raises AttributeError here, which stops a Celery worker
+
+    assert "left to Redis and the sweeper" in caplog.text
