@@ -65,6 +65,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--sweep-interval", type=float, help="CLASSIFIER_SWEEP_INTERVAL_SECONDS (default: the service's)")
     parser.add_argument("--stuck-after", type=int, help="CLASSIFIER_STUCK_AFTER_SECONDS (default: the service's)")
     parser.add_argument("--bundle", type=Path, help="model bundle (default: the demo model)")
+    parser.add_argument("--faults", default=",".join(FaultInjector.KINDS),
+                        help="the fault kinds to cycle through, comma-separated")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results-name", default="chaos")
     parser.add_argument("--results-dir", type=Path, help="where the JSON goes (default bench/results/)")
@@ -151,7 +153,8 @@ def run_on(stack: Stack, redis: PrivateRedis, args) -> dict:
     since = time.time()
     supervisor = Supervisor(start=lambda: stack.start_worker(concurrency=args.concurrency, log_name="classify"),
                             stop=stack.stop)
-    faults = FaultInjector(supervisor, redis, stack.db_name, args.fault_gap, seed=args.seed)
+    faults = FaultInjector(supervisor, redis, stack.db_name, args.fault_gap, seed=args.seed,
+                           kinds=tuple(args.faults.split(",")))
     try:
         stack.wait_for_workers(args.concurrency, since)
         print(f"Service up; {len(clients)} clients upload for {args.seconds:.0f} s under faults", flush=True)

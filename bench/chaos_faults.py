@@ -130,6 +130,7 @@ class FaultInjector:
     database: str
     mean_gap_s: float
     seed: int = 0
+    kinds: tuple[str, ...] = ("pool_process", "worker_parent", "redis_restart", "postgres_backends")
     faults: list[Fault] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
@@ -154,7 +155,7 @@ class FaultInjector:
         cycle: list[str] = []
         while not self._halt.wait(self._random.uniform(0.5, 1.5) * self.mean_gap_s):
             if not cycle:
-                cycle = list(self.KINDS)
+                cycle = list(self.kinds)
                 self._random.shuffle(cycle)
             kind = cycle.pop()
             try:
