@@ -210,5 +210,7 @@ def test_a_lost_broker_connection_closes_its_channel_without_crashing_the_worker
 
     with caplog.at_level(logging.WARNING, logger="classifier_site.broker"):
         channel.close()  # kombu's own transport raises AttributeError here, which stops a Celery worker
+        channel.qos.ack("a-task-that-finished-later")  # and here, acknowledging through the closed channel
 
     assert "left to Redis and the sweeper" in caplog.text
+    assert "not acknowledged" in caplog.text
