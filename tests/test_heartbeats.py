@@ -21,6 +21,18 @@ from tests.conftest import image_bytes
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _nothing_reported_yet():
+    """Start from a process that has reported nothing: an earlier test in this pytest process may have
+    reported a model version that its rolled-back transaction took away (a foreign key this test's row would carry)."""
+    saved = dict(heartbeats._fields)
+    heartbeats._fields.clear()
+    heartbeats._fields["pid"] = None
+    yield
+    heartbeats._fields.clear()
+    heartbeats._fields.update(saved)
+
+
 def _dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
