@@ -110,7 +110,7 @@ def _lost(ids, deliveries: queueing.Deliveries | None, limit) -> set[int]:
         held_since = deliveries.held_since.get(pk)
         if held_since is not None and held_since >= limit.timestamp():
             continue  # handed out recently: its worker has the grace period to claim it
-        if held_since is not None and oldest_live is not None and held_since >= oldest_live - 1.0:
+        if held_since is not None and oldest_live is not None and held_since >= oldest_live:
             continue  # held by a worker that may be alive (one started before it was handed out)
         lost.add(pk)
     return lost
