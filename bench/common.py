@@ -236,3 +236,28 @@ def write_results(name: str, results: dict[str, Any], tables: Sequence[str] = ()
 
 
 MACHINE = machine()
+
+
+def models_to_measure(presets, class_names, size: int, bundles=None) -> list:
+    """``(name, build, metadata)`` for each preset (untrained, ``weights=None``) and model bundle.
+
+    ``bundles`` defaults to the committed demo model when it is there. ``build``
+    is called only when the model is measured, so one model at a time is in memory.
+    """
+    from ml.architectures import build_model
+    from ml.bundle import BundleMetadata, read_metadata
+    from ml.config import ARCHITECTURES
+    from ml.keras_io import load_model
+
+    models = []
+    for name in presets:
+        metadata = BundleMetadata(name=name, architecture=name, class_names=list(class_names), input_size=size,
+                                  preprocessing=ARCHITECTURES[name].preprocessing)
+        models.append((name, lambda name=name: build_model(name, len(class_names), size, weights=None), metadata))
+    demo = REPO_DIR / "ml" / "demo_model"
+    if bundles is None:
+        bundles = [str(demo)] if (demo / "metadata.json").is_file() else []
+    for bundle in bundles:
+        metadata = read_metadata(bundle)
+        models.append((f"bundle {metadata.name}", lambda b=bundle: load_model(Path(b) / "model.keras"), metadata))
+    return models

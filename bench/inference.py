@@ -26,11 +26,12 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-from bench.common import REPO_DIR, paired_ratio, print_table, sample_images, time_interleaved, write_results
+from bench.common import (
+    models_to_measure, paired_ratio, print_table, sample_images, time_interleaved, write_results,
+)
 
 PRESETS = ("basic_cnn", "vgg16", "mobilenet_v2")
 BATCHES = (1, 16)
@@ -48,25 +49,9 @@ def main() -> None:
 
     import os
 
-    from ml.architectures import build_model
-    from ml.config import ARCHITECTURES
-    from ml.bundle import BundleMetadata, read_metadata
-    from ml.keras_io import load_model
-
     threads = os.cpu_count() or 1
     images, image_source = sample_images()
-    models = []
-    for name in filter(None, args.presets.split(",")):
-        metadata = BundleMetadata(
-            name=name, architecture=name, class_names=CLASSES, input_size=args.size,
-            preprocessing=ARCHITECTURES[name].preprocessing,
-        )
-        models.append((name, lambda name=name: build_model(name, len(CLASSES), args.size, weights=None), metadata))
-    demo = REPO_DIR / "ml" / "demo_model"
-    bundles = args.bundle or ([str(demo)] if (demo / "metadata.json").is_file() else [])
-    for bundle in bundles:
-        metadata = read_metadata(bundle)
-        models.append((f"bundle {metadata.name}", lambda b=bundle: load_model(Path(b) / "model.keras"), metadata))
+    models = models_to_measure(filter(None, args.presets.split(",")), CLASSES, args.size, args.bundle or None)
 
     rows, results = [], []
     for name, build, metadata in models:

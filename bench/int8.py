@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import (
-    REPO_DIR, SAMPLES_DIR, paired_ratio, print_table, sample_images, sample_labels, time_interleaved, write_results,
+    SAMPLES_DIR, models_to_measure, paired_ratio, print_table, sample_images, sample_labels,
+    time_interleaved, write_results,
 )
 
 PRESETS = ("basic_cnn", "mobilenet_v2", "vgg16")
@@ -42,22 +43,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     args = parser.parse_args()
 
-    from ml.architectures import build_model
-    from ml.bundle import BundleMetadata, read_metadata
-    from ml.config import ARCHITECTURES
-    from ml.keras_io import load_model
-
     threads = os.cpu_count() or 1
     images, image_source = sample_images()
-    models = []
-    for name in filter(None, args.presets.split(",")):
-        metadata = BundleMetadata(name=name, architecture=name, class_names=CLASSES, input_size=args.size,
-                                  preprocessing=ARCHITECTURES[name].preprocessing)
-        models.append((name, lambda name=name: build_model(name, len(CLASSES), args.size, weights=None), metadata))
-    demo = REPO_DIR / "ml" / "demo_model"
-    if (demo / "metadata.json").is_file():
-        metadata = read_metadata(demo)
-        models.append((f"bundle {metadata.name}", lambda: load_model(demo / "model.keras"), metadata))
+    models = models_to_measure(filter(None, args.presets.split(",")), CLASSES, args.size)
 
     results, rows = [], []
     for name, build, metadata in models:
