@@ -66,3 +66,40 @@ def test_cache_objects_of_every_thread_share_one_redis_pool(settings):
     use_cache()
     assert len({id(pool) for pool in pools}) == 1
     assert len(pools) == 6
+
+
+def test_a_request_runs_its_middleware_and_view_in_one_hand_off_to_its_thread(monkeypatch):
+    """Django's async-mode chain handed each request to a thread, back to the loop and to the thread again."""
+    import asyncio
+
+    from asgiref import sync
+    from asgiref.testing import ApplicationCommunicator
+
+    from classifier_site.asgi import application
+
+    calls = {"sync_to_async": 0, "async_to_sync": 0}
+    for name, cls in (("sync_to_async", sync.SyncToAsync), ("async_to_sync", sync.AsyncToSync)):
+        original = cls.__call__
+
+        def counted(self, *args, _original=original, _name=name, **kwargs):
+            calls[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__call__", counted)
+
+    async def get(path: str) -> int:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+                 "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": [],
+                 "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80)}
+        communicator = ApplicationCommunicator(application, scope)
+        await communicator.send_input({"type": "http.request", "body": b""})
+        start = await communicator.receive_output(5)
+        await communicator.receive_output(5)
+        await communicator.wait(5)
+        return start["status"]
+
+    assert asyncio.run(get("/healthz")) == 200
+    assert calls["async_to_sync"] == 0  # never back to the event loop in the middle of the chain
+    # request_started's receivers, the chain with its view, and the response's close: one hand-off each.
+    assert calls["sync_to_async"] == 3
+
