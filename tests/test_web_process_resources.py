@@ -103,3 +103,25 @@ def test_a_request_runs_its_middleware_and_view_in_one_hand_off_to_its_thread(mo
     # request_started's receivers, the chain with its view, and the response's close: one hand-off each.
     assert calls["sync_to_async"] == 3
 
+
+@pytest.mark.django_db
+def test_a_rate_limit_hit_is_one_redis_round_trip(monkeypatch):
+    import redis
+    from django.core.cache import cache
+
+    from classification.intake import ratelimit
+
+    sent = []
+    original = redis.connection.AbstractConnection.send_packed_command
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command",
+                        lambda self, command, *args, **kwargs: (sent.append(command), original(self, command, *args, **kwargs))[1])
+    cache.clear()
+    sent.clear()
+
+    assert ratelimit.allow("upload", "ip:192.0.2.1", "2/min")  # a new window
+    assert len(sent) == 1
+    assert ratelimit.allow("upload", "ip:192.0.2.1", "2/min")
+    assert not ratelimit.allow("upload", "ip:192.0.2.1", "2/min")
+    assert len(sent) == 3
+    key = next(k for k in cache._cache.get_client().keys("*") if b"ratelimit:upload:ip:192.0.2.1" in k)
+    assert 0 < cache._cache.get_client().ttl(key) <= 61  # the window's key expires with it
