@@ -68,12 +68,29 @@ def test_cache_objects_of_every_thread_share_one_redis_pool(settings):
     assert len(pools) == 6
 
 
+def _asgi_get(application, path: str):
+    """One GET through the ASGI application, as a server sends it; the response's start message."""
+    from asgiref.testing import ApplicationCommunicator
+
+    async def get():
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+                 "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": [],
+                 "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80)}
+        communicator = ApplicationCommunicator(application, scope)
+        await communicator.send_input({"type": "http.request", "body": b""})
+        start = await communicator.receive_output(5)
+        await communicator.receive_output(5)
+        await communicator.wait(5)
+        return start
+
+    return get()
+
+
 def test_a_request_runs_its_middleware_and_view_in_one_hand_off_to_its_thread(monkeypatch):
     """Django's async-mode chain handed each request to a thread, back to the loop and to the thread again."""
     import asyncio
 
     from asgiref import sync
-    from asgiref.testing import ApplicationCommunicator
 
     from classifier_site.asgi import application
 
@@ -87,21 +104,44 @@ def test_a_request_runs_its_middleware_and_view_in_one_hand_off_to_its_thread(mo
 
         monkeypatch.setattr(cls, "__call__", counted)
 
-    async def get(path: str) -> int:
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-                 "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": [],
-                 "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80)}
-        communicator = ApplicationCommunicator(application, scope)
-        await communicator.send_input({"type": "http.request", "body": b""})
-        start = await communicator.receive_output(5)
-        await communicator.receive_output(5)
-        await communicator.wait(5)
-        return start["status"]
-
-    assert asyncio.run(get("/healthz")) == 200
+    assert asyncio.run(_asgi_get(application, "/healthz"))["status"] == 200
     assert calls["async_to_sync"] == 0  # never back to the event loop in the middle of the chain
     # request_started's receivers, the chain with its view, and the response's close: one hand-off each.
     assert calls["sync_to_async"] == 3
+
+
+def test_requests_reuse_threads_but_never_share_one_at_once(monkeypatch):
+    """A new thread per request cost as much CPU as a small request; two at once still get one each."""
+    import asyncio
+
+    from django.core.handlers.base import BaseHandler
+
+    from classifier_site.asgi import application
+
+    threads, inside, both_inside = [], [], threading.Event()
+    original = BaseHandler.get_response
+
+    def get_response(self, request):
+        threads.append(threading.current_thread())  # the object: a new thread may get an old one's ident
+        inside.append(1)
+        if request.path == "/healthz/together":
+            if len(inside) == 2:
+                both_inside.set()
+            assert both_inside.wait(5), "the second request never ran while the first waited"
+        response = original(self, request)
+        inside.pop()
+        return response
+
+    monkeypatch.setattr(BaseHandler, "get_response", get_response)
+
+    async def scenario():
+        await _asgi_get(application, "/healthz")
+        await _asgi_get(application, "/healthz")
+        await asyncio.gather(_asgi_get(application, "/healthz/together"), _asgi_get(application, "/healthz/together"))
+
+    asyncio.run(scenario())
+    assert threads[0] is threads[1] is not threading.current_thread()  # the second request on the first one's thread
+    assert threads[2] is not threads[3]  # a request that blocks never holds up another one
 
 
 @pytest.mark.django_db
