@@ -2,8 +2,8 @@
 
 Photos carry metadata their owners rarely mean to share: EXIF (camera,
 time, the GPS position), XMP, comments, PNG text chunks, ICC profiles naming
-the device. Every image is stored re-encoded from its decoded pixels, so none
-of it survives: the orientation tag is applied first (``open_image``), a
+the device. An image whose pixels need changing is stored re-encoded from its
+decoded pixels, so none of it survives: the orientation tag is applied first (``open_image``), a
 colour profile is converted to sRGB before it is dropped, and the encoder is
 given no metadata. JPEGs stay JPEGs with their own quantization tables (about
 the same size and quality); every other format is stored as a lossless PNG.
@@ -16,8 +16,9 @@ or chunks (PNG) of its own, so those are cut out of the file and the image
 data kept byte for byte (:func:`without_metadata`) instead of encoding the
 pixels again, which cost the web process more than everything else of an
 upload together (about 9 ms of 11 for a 224×224 PNG) and made a JPEG lose a
-little each time. The file is still decoded once, which refuses a corrupt one
-and gives the thumbnail; the kept file decodes to exactly the same pixels.
+little each time. The file is still decoded once, which refuses a corrupt one;
+the kept file decodes to exactly the same pixels. (The worker makes the
+thumbnail, from the pixels it decodes for the model.)
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from django.conf import settings
 from PIL import Image, ImageCms, JpegImagePlugin
 
 from ml.preprocessing import open_image
@@ -231,15 +231,3 @@ def clean_encode(image: Image.Image, source_format: str, jpeg_options: dict) -> 
         return CleanImage(buffer.getvalue(), "JPEG", "jpg")
     image.save(buffer, format="PNG", compress_level=6)
     return CleanImage(buffer.getvalue(), "PNG", "png")
-
-
-def thumbnail_jpeg(image: Image.Image) -> bytes:
-    """A small JPEG of ``image``, resized straight from it (no full-size copy), without metadata."""
-    side = settings.CLASSIFIER["THUMBNAIL_SIZE"]
-    scale = min(1.0, side / max(image.size))
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    thumb = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0) if size != image.size else image.copy()
-    thumb.info = {}
-    buffer = io.BytesIO()
-    thumb.save(buffer, format="JPEG", quality=85)
-    return buffer.getvalue()

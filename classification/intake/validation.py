@@ -56,7 +56,6 @@ class ValidatedImage:
     width: int
     height: int
     sha256: str
-    thumbnail_jpeg: bytes
 
     @property
     def content_type(self) -> str:
@@ -139,7 +138,6 @@ def validate_image(data: bytes) -> ValidatedImage:
         width=image.width,  # upright, after EXIF rotation
         height=image.height,
         sha256=hashlib.sha256(data).hexdigest(),
-        thumbnail_jpeg=sanitize.thumbnail_jpeg(image),
     )
 
 
