@@ -107,6 +107,34 @@ def test_a_message_held_by_a_dead_worker_is_lost(active_tiny_model, broker):
     assert Classification.objects.get(pk=row.pk).attempts == 0  # never claimed: no attempt
 
 
+@pytest.mark.parametrize(("started_after_s", "lost"), [(0.4, True), (-0.4, False)],
+                         ids=["process-started-just-after", "process-started-just-before"])
+def test_a_message_taken_a_moment_before_the_only_live_process_started_is_lost(
+    active_tiny_model, broker, started_after_s, lost
+):
+    """A pool process takes a batch's companions and is killed; its replacement starts within the second.
+
+    The taker is dead, so the companions' messages are lost, however close the
+    replacement's start: a second of slack left them unacknowledged until the
+    broker's visibility timeout (an hour). Taken a moment after the live
+    process started, the same message may be that process's own: held.
+    """
+    [row] = submit(1, age_s=past_threshold() * 2)
+    held = queueing.take_waiting(queueing.CLASSIFY_IMAGE, 1)
+    handed_out = time.time() - past_threshold()  # past the grace period, so only the live process decides
+    broker.zadd("unacked_index", {held[0].message.delivery_tag: handed_out})
+    WorkerProcess.objects.create(
+        hostname="elsewhere", pid=3, role=WorkerProcess.Role.CLASSIFY, last_seen=timezone.now(),
+        started_at=timezone.now() - timedelta(seconds=time.time() - handed_out - started_after_s),
+    )
+    try:
+        assert recovery.requeue_stuck() == {"requeued": int(lost), "failed": 0}
+    finally:
+        queueing.settle(held, "ack")
+    assert waiting_messages(broker) == int(lost)
+    assert Classification.objects.get(pk=row.pk).status == "queued"
+
+
 def test_running_rows_are_taken_back_only_from_dead_workers(active_tiny_model, broker):
     dead, alive = submit(2)
     long_ago = timezone.now() - timedelta(hours=2)
