@@ -46,7 +46,7 @@ def main() -> None:
     counts = [int(n) for n in args.reviews.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
 
-    from ml.datasets import build_demo_dataset
+    from ml.demo_data import build_demo_dataset
     from ml.layouts import read_layout
 
     data = build_demo_dataset(SHARED_DIR / "datasets", REPO_DIR / "var" / "datasets" / f"demo-al-{args.synth}",

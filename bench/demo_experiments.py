@@ -7,7 +7,7 @@ frozen backbone's pooled features of every photo and synthesised image (and
 of its mirror image) are computed once per input size and cached under
 ``var/demo_experiments`` (git-ignored); a softmax head is then fitted on them
 in a second per variant. Directions are compared on the **validation** split
-of :func:`ml.datasets.build_demo_dataset` (never on its test split, never on
+of :func:`ml.demo_data.build_demo_dataset` (never on its test split, never on
 ``../shared/samples``); the winner is then trained for real by ``ml.demo``.
 
 Leave-one-source-out: train without one photo collection (and without the
@@ -137,7 +137,7 @@ def _scene(path: Path, seed: int, synth_options: dict | None) -> str:
 
 
 def demo_data(name: str, **options) -> Data:
-    from ml.datasets import build_demo_dataset
+    from ml.demo_data import build_demo_dataset
 
     root = build_demo_dataset(SHARED_DIR / "datasets", REPO_DIR / "var" / "datasets" / name, **options)
     return Data(root, options.get("seed", 0), options.get("synth_options"))

@@ -7,12 +7,12 @@ import pytest
 
 from ml.datasets import (
     DatasetError,
-    build_demo_dataset,
     load_pixels,
     read_labels_csv,
     scan_image_folder,
     stratified_split,
 )
+from ml.demo_data import build_demo_dataset
 from ml.layouts import read_layout
 from tests.ml.fakes import make_dataset
 
