@@ -159,6 +159,35 @@ def test_upright_srgb_photos_keep_their_image_data_and_lose_only_the_metadata():
         assert row.byte_size == len(stored) < len(data)
 
 
+def _plain_png(rows: bytes, width: int, height: int) -> bytes:
+    """An 8-bit RGB PNG of these filtered rows (each a filter byte, then the pixels)."""
+    import struct
+    import zlib
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(rows))
+            + _png_chunk(b"IEND", b""))
+
+
+def test_a_plain_png_is_checked_without_decoding_and_a_broken_one_still_refused(monkeypatch):
+    from classification.intake import sanitize
+
+    width, height = 40, 30
+    rows = b"".join(b"\x00" + np.random.default_rng(y).integers(0, 256, 3 * width, dtype=np.uint8).tobytes()
+                    for y in range(height))
+    bad_filter = bytearray(rows)
+    bad_filter[5 * (1 + 3 * width)] = 7  # row 5's filter type does not exist
+    monkeypatch.setattr(sanitize, "open_image", lambda data: (_ for _ in ()).throw(AssertionError("decoded")))
+
+    checked = validate_image(_plain_png(rows, width, height))  # its rows inflate to exactly the image: no decode
+
+    assert (checked.width, checked.height, checked.format) == (40, 30, "PNG")
+    monkeypatch.undo()
+    with pytest.raises(ImageRejected) as refused:  # the check fails it over to the decoder, which refuses it
+        validate_image(_plain_png(bytes(bad_filter), width, height))
+    assert refused.value.code == "corrupt_image"
+
+
 def test_an_orientation_given_only_in_xmp_is_still_applied():
     buffer = io.BytesIO()
     _picture().save(buffer, format="JPEG", xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description '
