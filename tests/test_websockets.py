@@ -86,6 +86,40 @@ def test_live_feed_receives_results_from_every_source(client, active_tiny_model,
     assert pushed["classification"]["source"] == "upload"
 
 
+def test_the_live_feed_relays_a_result_without_handing_it_to_a_thread(client, monkeypatch):
+    """Channels hands every message to a thread first (to close database connections); results need none."""
+    from asgiref import sync
+    from channels.layers import get_channel_layer
+    from django.urls import reverse
+
+    from classification.privacy.owners import SESSION_FIELD
+    from classification.serving.notifications import FINISHED_EVENT, owner_group
+
+    client.get(reverse("history"))
+    session = client.session
+    session[SESSION_FIELD] = "a" * 32  # as a visitor's first upload leaves it
+    session.save()
+    cookie = [(b"cookie", f"sessionid={session.session_key}".encode())]
+    hand_offs = []
+    original = sync.SyncToAsync.__call__
+
+    async def scenario():
+        feed, connected = await connect("/ws/classifications/", headers=ORIGIN + cookie)
+        assert connected
+        await asyncio.sleep(0.2)  # subscribed
+        monkeypatch.setattr(sync.SyncToAsync, "__call__",
+                            lambda self, *a, **k: (hand_offs.append(self.func), original(self, *a, **k))[1])
+        await get_channel_layer().group_send(owner_group(None, "a" * 32),
+                                             {"type": FINISHED_EVENT, "classification": {"id": "x"}})
+        pushed = await receive_until(feed, "result", timeout=10)
+        monkeypatch.undo()
+        await feed.disconnect()
+        return pushed
+
+    assert run(scenario)["classification"] == {"id": "x"}
+    assert hand_offs == []
+
+
 @pytest.mark.parametrize(
     "frame, code",
     [(b"definitely not an image", "unsupported_type"), (image_bytes("JPEG")[:200], "corrupt_image")],
