@@ -46,11 +46,12 @@ def main() -> None:
     counts = [int(n) for n in args.reviews.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
 
-    from ml.datasets import build_demo_dataset, scan_image_folder
+    from ml.demo_data import build_demo_dataset
+    from ml.layouts import read_layout
 
     data = build_demo_dataset(SHARED_DIR / "datasets", REPO_DIR / "var" / "datasets" / f"demo-al-{args.synth}",
                               uber_eats_count=args.synth, seed=0)
-    folder = scan_image_folder(data)
+    folder, _ = read_layout(data)  # its own split below, over every image
     results = []
     with tempfile.TemporaryDirectory(prefix="active-learning-") as scratch:
         start_bundle = None

@@ -172,16 +172,23 @@ class Stack:
             time.sleep(0.2)
         raise RuntimeError(f"{count} worker process(es) did not load the model; see {self.var_dir}/worker.log")
 
-    def start_web(self) -> str:
-        """Daphne on a free 127.0.0.1 port; returns its base URL once it answers."""
+    def start_web(self, server: str = "daphne", source: Path | None = None, log_name: str = "web") -> str:
+        """An ASGI server (:data:`SERVERS`) on a free 127.0.0.1 port; returns its base URL once it answers.
+
+        ``source``: a checkout of another revision to serve instead of this one
+        (``bench.web_cpu`` compares revisions in one run); same database and settings.
+        """
         import requests
 
         self.port = _free_port()
-        log = open(self.var_dir / "web.log", "a")
+        source = Path(source or REPO_DIR)
+        log = open(self.var_dir / f"{log_name}.log", "a")
+        env = {**self.env, "PYTHONPATH": os.pathsep.join(filter(None, [str(source), os.environ.get("BENCH_EXTRA_PATH")]))}
         process = subprocess.Popen(
-            [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "classifier_site.asgi:application"],
-            cwd=REPO_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [*server_command(server, "127.0.0.1", self.port), "classifier_site.asgi:application"],
+            cwd=source, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
+        process.server, process.source = server, source
         self.processes.append(process)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -193,7 +200,7 @@ class Stack:
             if process.poll() is not None:
                 break
             time.sleep(0.2)
-        raise RuntimeError(f"daphne did not answer; see {self.var_dir}/web.log")
+        raise RuntimeError(f"{server} did not answer; see {self.var_dir}/{log_name}.log")
 
     @property
     def url(self) -> str:
@@ -220,6 +227,24 @@ class Stack:
         from classifier_site.celery import app
 
         app.control.purge()
+
+
+#: How each ASGI server the benchmarks know is started (the application's name follows).
+#: ``BENCH_EXTRA_PATH`` may name a folder holding servers not installed in the environment.
+SERVERS = {
+    "daphne": lambda host, port: [str(BIN / "python"), "-m", "daphne", "-b", host, "-p", str(port)],
+    "uvicorn": lambda host, port: [str(BIN / "python"), "-m", "uvicorn", "--host", host, "--port", str(port),
+                                   "--loop", "uvloop", "--http", "httptools", "--lifespan", "off"],
+    "granian": lambda host, port: [str(BIN / "python"), "-m", "granian", "--interface", "asginl", "--host", host,
+                                   "--port", str(port), "--workers", "1", "--loop", "uvloop",
+                                   "--log-level", "warning"],
+}
+
+
+def server_command(server: str, host: str, port: int) -> list[str]:
+    if server not in SERVERS:
+        raise ValueError(f"Unknown ASGI server {server!r}; one of {', '.join(SERVERS)}.")
+    return SERVERS[server](host, port)
 
 
 def _free_port() -> int:

@@ -6,14 +6,12 @@ the demo dataset and the tests all go through the same checks. Class names are t
 order of the model's outputs. Splits are stratified and depend only on the
 seed, so a run can be repeated and its test set named.
 
-:func:`build_demo_dataset` turns the shared photo collection (``index.csv``)
-plus synthesised uber_eats images into that layout in a local cache folder.
+:func:`ml.demo_data.build_demo_dataset` lays the shared photos out in this form.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
 import warnings
@@ -27,7 +25,6 @@ from ml.preprocessing import input_pixels
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
-DEMO_CLASSES = ("human", "no_human", "uber_eats")
 
 
 class DatasetError(ValueError):
@@ -155,58 +152,7 @@ def read_labels_csv(path: str | Path) -> tuple[list[Path], list[str]]:
     return [path.parent / row["file"] for row in rows], [row["label"] for row in rows]
 
 
-# --- the demo dataset ----------------------------------------------------------------------
-
-
-def build_demo_dataset(
-    shared_datasets: str | Path, out: str | Path, uber_eats_count: int = 800, seed: int = 0
-) -> Path:
-    """Lay out the shared photos plus synthesised uber_eats as a class-folder dataset.
-
-    Photos go to ``<label>/<collection>/`` (the first folder of their path in
-    index.csv), so training can weigh the collections evenly; synthesised
-    images go directly into ``uber_eats/``. Real photos are linked, not copied (they stay in the shared folder, read
-    only); synthesised images are written as JPEG. A manifest records what was
-    built, so a second call with the same arguments reuses the folder.
-    """
-    from ml import synth
-
-    shared_datasets, out = Path(shared_datasets).resolve(), Path(out)
-    index = shared_datasets / "index.csv"
-    if not index.is_file():
-        raise DatasetError(f"No index.csv in {shared_datasets}; expected the shared datasets folder.")
-    manifest = {"source": str(shared_datasets), "uber_eats_count": uber_eats_count, "seed": seed, "version": 2,
-                "synth_version": synth.VERSION}
-    manifest_path = out / "manifest.json"
-    if manifest_path.is_file() and json.loads(manifest_path.read_text()) == manifest:
-        return out
-
-    if out.exists():
-        shutil.rmtree(out)
-    for name in DEMO_CLASSES:
-        (out / name).mkdir(parents=True)
-    photos = []
-    with open(index, newline="") as fh:
-        for row in csv.DictReader(fh):
-            if row["label"] not in DEMO_CLASSES:
-                raise DatasetError(f"{index}: unexpected label {row['label']!r} for {row['file']}.")
-            source = shared_datasets / row["file"]
-            # One sub-folder per collection (its source, for class_balance="sources"); the rest
-            # of the path made flat keeps names unique within it.
-            collection, _, rest = row["file"].partition("/")
-            link = out / row["label"] / collection / rest.replace("/", "__") if rest else out / row["label"] / collection
-            link.parent.mkdir(exist_ok=True)
-            _link_or_copy(source, link)
-            photos.append(source)
-
-    logos = synth.load_logos(shared_datasets / "uber_eats_logos")
-    for i, image in enumerate(synth.synthesise(logos, photos, uber_eats_count, seed)):
-        image.save(out / "uber_eats" / f"synth_{i:05d}.jpg", quality=synth.jpeg_quality(seed, i))
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-    return out
-
-
-def _link_or_copy(source: Path, link: Path) -> None:
+def link_or_copy(source: Path, link: Path) -> None:
     try:
         os.symlink(source, link)
     except OSError:  # file systems without symlinks (some Windows setups)

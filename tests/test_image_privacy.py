@@ -100,6 +100,53 @@ def test_served_original_and_thumbnail_carry_no_metadata_and_are_upright(client,
     assert row.content_type == Image.MIME[original.format] and row.byte_size == len(_served(client.get(item["image_url"])))
 
 
+def _noise(size=(96, 64)) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(1).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def test_upright_srgb_photos_keep_their_image_data_and_lose_only_the_metadata():
+    """No encoding again where the pixels need no change: the stored file decodes to exactly the upload's pixels."""
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"
+    exif[0x8825] = GPS
+    buffer = io.BytesIO()
+    _noise().save(buffer, format="JPEG", quality=80, progressive=True, exif=exif.tobytes(), comment=b"our flat, 3rd floor",
+                  icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(), xmp=XMP)
+    jpeg = buffer.getvalue() + b"trailer: SecretCam"  # data after the end of the image (phones append theirs) goes too
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Location", "52.37N 4.89E")
+    buffer = io.BytesIO()
+    _noise().save(buffer, format="PNG", pnginfo=info, compress_level=1)  # not how the service would encode it
+    png = buffer.getvalue()
+    idat = png[png.index(b"IDAT") - 4:png.index(b"IEND") - 4]
+    png = png[:-12] + _png_chunk(b"prVt", b"SecretCam GPS") + png[-12:]  # a private chunk, before IEND
+
+    for data, image_data in ((jpeg, jpeg[jpeg.rindex(b"\xff\xda"):jpeg.rindex(b"\xff\xd9")]), (png, idat)):
+        row = submit_image(data=data)
+        stored = row.image.open("rb").read()
+        assert_no_metadata(stored)
+        assert b"SecretCam" not in stored
+        assert image_data in stored  # the compressed pixels as sent: a lossy JPEG is not re-encoded (and worse)
+        assert np.array_equal(np.asarray(preprocessing.open_image(stored)), np.asarray(preprocessing.open_image(data)))
+        assert row.byte_size == len(stored) < len(data)
+
+
+def test_an_orientation_given_only_in_xmp_is_still_applied():
+    buffer = io.BytesIO()
+    _picture().save(buffer, format="JPEG", xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description '
+                                               b'xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/>'
+                                               b'</x:xmpmeta>')
+    stored = assert_no_metadata(submit_image(data=buffer.getvalue()).image.open("rb").read())
+    assert stored.size == (80, 120)
+
+
 def test_images_served_from_s3_carry_no_metadata(client, s3, active_tiny_model):  # noqa: F811
     response = client.post(reverse("upload"), {"files": [SimpleUploadedFile("phone.jpg", phone_jpeg())]},
                            HTTP_ACCEPT="application/json")

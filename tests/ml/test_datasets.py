@@ -7,12 +7,13 @@ import pytest
 
 from ml.datasets import (
     DatasetError,
-    build_demo_dataset,
     load_pixels,
     read_labels_csv,
     scan_image_folder,
     stratified_split,
 )
+from ml.demo_data import build_demo_dataset
+from ml.layouts import read_layout
 from tests.ml.fakes import make_dataset
 
 
@@ -80,22 +81,53 @@ def test_labels_csv_needs_file_and_label_columns(tmp_path):
     assert files == [tmp_path / "a.png"] and labels == ["red"]
 
 
-def test_demo_dataset_links_photos_and_synthesises_uber_eats(tmp_path):
+def _shared_datasets(tmp_path, per_class=4):
     source = tmp_path / "datasets"
-    make_dataset(source / "photos", classes=("red", "blue"), per_class=2, size=40)
-    (source / "index.csv").write_text(
-        "file,label,source_file\n"
-        "photos/red/red_000.png,human,a\nphotos/red/red_001.png,human,b\n"
-        "photos/blue/blue_000.png,no_human,c\nphotos/blue/blue_001.png,no_human,d\n"
-    )
+    make_dataset(source / "photos", classes=("red", "blue"), per_class=per_class, size=40)
+    rows = [f"photos/{colour}/{colour}_{i:03d}.png,{label},x"
+            for colour, label in (("red", "human"), ("blue", "no_human")) for i in range(per_class)]
+    (source / "index.csv").write_text("file,label,source_file\n" + "\n".join(rows) + "\n")
     (source / "uber_eats_logos").mkdir()
     make_dataset(tmp_path / "logo", classes=("green",), per_class=1, size=30)
     (tmp_path / "logo" / "green" / "green_000.png").rename(source / "uber_eats_logos" / "logo.png")
+    return source
 
-    out = build_demo_dataset(source, tmp_path / "demo", uber_eats_count=3, seed=1)
-    folder = scan_image_folder(out)
-    assert folder.counts() == {"human": 2, "no_human": 2, "uber_eats": 3}
-    assert (out / "human" / "photos" / "red__red_000.png").is_file()  # one sub-folder per collection
-    first = (out / "uber_eats" / "synth_00000.jpg").read_bytes()
-    assert build_demo_dataset(source, out, uber_eats_count=3, seed=1) == out  # reused as is
-    assert (out / "uber_eats" / "synth_00000.jpg").read_bytes() == first
+
+def test_demo_dataset_is_split_per_photo_folder_and_synthesises_uber_eats(tmp_path):
+    source = _shared_datasets(tmp_path, per_class=10)
+
+    out = build_demo_dataset(source, tmp_path / "demo", uber_eats_count=20, seed=1)
+    folder, split = read_layout(out)
+    assert folder.counts() == {"human": 10, "no_human": 10, "uber_eats": 20}
+    # Each photo folder on its own: 15 % of 10 photos (2, rounded) to test and to validation.
+    for part, expected in (("train", {"human": 6, "no_human": 6, "uber_eats": 14}),
+                           ("val", {"human": 2, "no_human": 2, "uber_eats": 3}),
+                           ("test", {"human": 2, "no_human": 2, "uber_eats": 3})):
+        assert folder.counts(getattr(split, part)) == expected, part
+    linked = sorted(out.glob("*/human/photos/red__red_*.png"))  # one sub-folder per collection
+    assert len(linked) == 10 and all(path.is_symlink() or path.is_file() for path in linked)
+    first = (out / "train" / "uber_eats" / "synth_00000.jpg").read_bytes()
+    assert (out / "test" / "uber_eats" / "synth_00017.jpg").is_file()  # numbered on across the splits
+    assert build_demo_dataset(source, out, uber_eats_count=20, seed=1) == out  # reused as is
+    assert (out / "train" / "uber_eats" / "synth_00000.jpg").read_bytes() == first
+    # Another seed holds out other photos.
+    other = build_demo_dataset(source, tmp_path / "other", uber_eats_count=3, seed=2)
+    assert sorted(p.name for p in (other / "test").rglob("*.png")) != sorted(p.name for p in (out / "test").rglob("*.png"))
+
+
+def test_demo_dataset_relabels_listed_photos_without_moving_them_between_splits(tmp_path):
+    source = _shared_datasets(tmp_path)
+    plain = build_demo_dataset(source, tmp_path / "plain", uber_eats_count=1, seed=0)
+    part = next(p.parts[-4] for p in plain.rglob("blue__blue_002.png"))
+    relabel = tmp_path / "relabel.csv"
+    relabel.write_text("# a person in the corner\nfile,label,why\nphotos/blue/blue_002.png,human,person\n")
+
+    out = build_demo_dataset(source, tmp_path / "fixed", uber_eats_count=1, seed=0, relabel=relabel)
+    assert [p.relative_to(out).parts[:2] for p in out.rglob("blue__blue_002.png")] == [(part, "human")]
+
+    relabel.write_text("file,label\nphotos/blue/nope.png,human\n")
+    with pytest.raises(DatasetError, match="not in"):
+        build_demo_dataset(source, tmp_path / "bad", uber_eats_count=1, seed=0, relabel=relabel)
+    relabel.write_text("file,label\nphotos/blue/blue_002.png,cat\n")
+    with pytest.raises(DatasetError, match="unexpected labels cat"):
+        build_demo_dataset(source, tmp_path / "bad", uber_eats_count=1, seed=0, relabel=relabel)

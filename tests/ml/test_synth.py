@@ -52,7 +52,9 @@ def test_the_same_seed_and_index_give_the_same_image(logos, backgrounds):
 
 def test_bags_are_pasted_in_brand_colours(logos, backgrounds):
     green = np.array(synth.BAG_COLOURS["green"][0])
-    images = [np.asarray(image).reshape(-1, 3).astype(int) for image in synth.synthesise(logos, backgrounds, 30, 0)]
+    # Without version 3's light and colour casts, which move every colour.
+    images = [np.asarray(image).reshape(-1, 3).astype(int)
+              for image in synth.synthesise(logos, backgrounds, 30, 0, lighting=False)]
     near_green = [np.mean(np.abs(pixels - green).sum(axis=1) < 60) for pixels in images]
     assert max(near_green) > 0.05  # plain backgrounds have no green: it came from a bag or logo
 
@@ -60,3 +62,21 @@ def test_bags_are_pasted_in_brand_colours(logos, backgrounds):
 def test_no_backgrounds_is_an_error(logos):
     with pytest.raises(ValueError, match="background"):
         list(synth.synthesise(logos, [], 1, 0))
+
+
+def test_decoys_draw_the_same_scenes_without_the_logo(logos, backgrounds):
+    index = next(i for i in range(100) if synth.scene_of(0, i) == "logo_on_plain")
+    real = np.asarray(synth.synthesise_one(logos, backgrounds, 0, index, lighting=False)).astype(int)
+    decoy = np.asarray(synth.synthesise_one(logos, backgrounds, 0, index, lighting=False, decoy=True)).astype(int)
+    assert real.shape == decoy.shape  # the same random draws
+    assert decoy.std(axis=(0, 1)).max() < 8 < real.std(axis=(0, 1)).max()  # a flat background, only noise left
+
+
+def test_couriers_wear_the_logo_over_photos_of_people(logos, backgrounds, tmp_path):
+    person = tmp_path / "person.jpg"
+    Image.new("RGB", (200, 150), (250, 0, 250)).save(person)  # magenta: found in no background
+    worn = [i for i in range(60) if synth.scene_of(0, i) == "worn_by_person"]
+    assert worn
+    for i in worn:
+        image = np.asarray(synth.synthesise_one(logos, backgrounds, 0, i, people=[person], lighting=False)).astype(int)
+        assert np.mean(np.abs(image - (250, 0, 250)).sum(axis=2) < 60) > 0.3
