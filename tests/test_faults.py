@@ -346,13 +346,16 @@ def test_a_worker_added_and_one_stopped_under_a_backlog_finish_every_row_once(ac
     try:
         first_pool = _pool_process(first.pid, loaded=True)
         rows = _backlog(64)
-        deadline = time.monotonic() + RECOVERY_S
-        while not Classification.objects.filter(pk__in=rows, status="running", worker__endswith=f":{first_pool}").exists():
+        deadline, held = time.monotonic() + RECOVERY_S, set()
+        while not held:  # busy with its batch for as long as the second worker takes to start
             assert time.monotonic() < deadline, "the first worker's batch never started"
+            if Classification.objects.filter(pk__in=rows, status="running", worker__endswith=f":{first_pool}").exists():
+                os.kill(first_pool, signal.SIGSTOP)
+                held = set(Classification.objects.filter(status="running").values_list("pk", "worker"))
+                if not held:  # it finished that batch just before the signal: let it take the next
+                    os.kill(first_pool, signal.SIGCONT)
             time.sleep(0.005)
-        os.kill(first_pool, signal.SIGSTOP)  # busy with its batch for as long as the second worker takes to start
         try:
-            held = set(Classification.objects.filter(status="running").values_list("pk", "worker"))
             second = _start_worker(tmp_path / "second.log", load_delay_s=0, name="classify2")
             second_pool = _pool_process(second.pid, loaded=True, timeout=RECOVERY_S)
             deadline = time.monotonic() + RECOVERY_S
@@ -365,15 +368,20 @@ def test_a_worker_added_and_one_stopped_under_a_backlog_finish_every_row_once(ac
         os.kill(second.pid, signal.SIGTERM)  # its main process, as `docker stop` does
         queued_at_stop = Classification.objects.filter(pk__in=rows, status="queued").count()
         second.wait(timeout=30)
-        finished = wait_until_finished(rows, timeout=RECOVERY_S)
+        try:
+            finished, stalled = wait_until_finished(rows, timeout=RECOVERY_S), ""
+        except AssertionError as exc:
+            stalled = str(exc)
     finally:
-        _stop(first, tmp_path / "first.log")
+        logs = _stop(first, tmp_path / "first.log")[-3000:]
         output = _stop(second, tmp_path / "second.log") if second else ""
+        logs += output[-3000:]
 
-    assert held and still_held == held  # the newcomer took nothing the busy worker held
+    assert not stalled, stalled + logs
+    assert still_held == held  # the newcomer took nothing the busy worker held
     assert queued_at_stop > 0, "the backlog was gone before the second worker stopped"
-    assert second.returncode == 0, output[-4000:]  # a warm shutdown, not a kill
-    assert [row.status for row in finished] == ["done"] * len(rows)
+    assert second.returncode == 0, logs  # a warm shutdown, not a kill
+    assert [row.status for row in finished] == ["done"] * len(rows), logs
     assert finishes() == {pk: 1 for pk in rows}  # none lost, none finished twice
     by_worker = {row.worker for row in finished}
     assert by_worker == {next(iter(held))[1], f"{socket.gethostname()}:{second_pool}"}, by_worker
