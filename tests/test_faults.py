@@ -47,25 +47,22 @@ def test_sweeper_requeues_lost_work_and_gives_up_on_poison(active_tiny_model, se
 
 
 @pytest.mark.django_db
-def test_storage_failing_mid_upload_leaves_no_row_and_no_file(active_tiny_model, monkeypatch):
-    real_save = FileSystemStorage.save
+def test_storage_failing_during_an_upload_leaves_no_row_and_no_file(active_tiny_model, monkeypatch):
     calls = []
 
-    def save_then_fail(self, name, content, max_length=None):
+    def fail(self, name, content, max_length=None):
         calls.append(name)
-        if len(calls) == 2:  # the image was written; the thumbnail fails
-            raise OSError("disk full")
-        return real_save(self, name, content, max_length=max_length)
+        raise OSError("disk full")
 
-    monkeypatch.setattr(FileSystemStorage, "save", save_then_fail)
+    monkeypatch.setattr(FileSystemStorage, "save", fail)
     before = stored_files()
 
     with pytest.raises(submission.ServiceUnavailable, match="could not be stored"):
         submission.submit_image(data=image_bytes(), original_name="a.jpg")
 
-    assert len(calls) == 2
+    assert len(calls) == 1  # the image is the upload's only file: the worker makes the thumbnail
     assert not Classification.objects.exists()
-    assert stored_files() == before  # the image written first was removed again
+    assert stored_files() == before
 
 
 @pytest.fixture
