@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -137,11 +138,13 @@ def _save_held(rows: list[Classification], finished) -> list[Classification]:
     took over meanwhile (it judged this process dead) is left to its new holder.
     """
     held = Classification.objects.filter(status=Classification.Status.RUNNING, worker=heartbeats.worker_id())
-    if len(rows) == 1:  # one UPDATE; bulk_update adds a transaction around it
-        row = rows[0]
-        count = held.filter(pk=row.pk).update(**{name: getattr(row, name) for name in _RESULT_FIELDS})
+    if len(rows) == 1:  # one UPDATE, no transaction around it
+        count = _update(held, rows[0])
     else:
-        count = held.bulk_update(rows, _RESULT_FIELDS)
+        # An UPDATE a row, in one transaction: bulk_update's CASE expressions, one per field over every
+        # row, cost the worker 1.3 ms of CPU per image against 0.5 (a batch of 5).
+        with transaction.atomic():
+            count = sum(_update(held, row) for row in rows)
     if count == len(rows):
         return rows
     mine = set(
@@ -150,6 +153,10 @@ def _save_held(rows: list[Classification], finished) -> list[Classification]:
     )
     logger.warning("%d classification(s) were taken over before their results were saved", len(rows) - len(mine))
     return [row for row in rows if row.pk in mine]
+
+
+def _update(held, row: Classification) -> int:
+    return held.filter(pk=row.pk).update(**{name: getattr(row, name) for name in _RESULT_FIELDS})
 
 
 # Only what classifying writes: a review saved meanwhile is kept.
