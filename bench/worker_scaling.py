@@ -256,7 +256,8 @@ def report(summary: dict) -> list[str]:
         print_table(
             "Workers",
             ["worker", "start → ready (s)", "start → first result (s)", "results"],
-            [[w["worker"], w["start_to_ready_s"], w["start_to_first_result_s"], w["results"]]
+            [[w["worker"], w["start_to_ready_s"],
+              w["start_to_first_result_s"] if w["worker"] > 1 else "– (started before the uploads)", w["results"]]
              for w in summary["workers"]],
         ),
         print_table(
