@@ -112,12 +112,15 @@ def _claim(ids: Sequence[int], started) -> set[int]:
     of the same row never classify it twice at once.
     """
     me = heartbeats.worker_id()
-    holders = set(
+    claims = set(
         Classification.objects.filter(pk__in=ids, status=Classification.Status.RUNNING)
-        .values_list("worker", flat=True)
+        .values_list("worker", "started_at")
     )
-    dead = [holder for holder in holders if holder != me and not heartbeats.is_alive(holder)]
-    free = Q(status=Classification.Status.QUEUED) | Q(status=Classification.Status.RUNNING, worker__in=dead)
+    # A claim of this process's id made before it started is a predecessor's (a restarted container reuses pids).
+    free = Q(status=Classification.Status.QUEUED)
+    for holder, claimed_at in claims:
+        if not heartbeats.is_alive(holder, claimed_at):
+            free |= Q(status=Classification.Status.RUNNING, worker=holder, started_at=claimed_at)
     Classification.objects.filter(Q(pk__in=ids) & free).update(
         status=Classification.Status.RUNNING, worker=me, started_at=started
     )
