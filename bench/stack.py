@@ -31,9 +31,11 @@ POSTGRES = "postgres://postgres@127.0.0.1:5432"
 
 
 class Stack:
-    def __init__(self, *, bundle: Path, database: str = "postgres", env: dict[str, str] | None = None):
+    def __init__(self, *, bundle: Path, database: str = "postgres", env: dict[str, str] | None = None,
+                 compile_model: bool = True):
         self.bundle = Path(bundle)
         self.database = database
+        self.compile_model = compile_model
         self.id = f"bench-{os.getpid()}"
         self.var_dir = Path(tempfile.mkdtemp(prefix="classifier-bench-"))
         self.db_name = f"classifier_bench_{os.getpid()}"
@@ -76,6 +78,12 @@ class Stack:
             from classification.registry import versions
 
             self.version = versions.import_bundle(self.bundle, activate_now=True)
+            if self.compile_model:
+                # As the registry task does in a deployment: workers then serve the ONNX export, as they would
+                # there, not Keras (4x the CPU per image); no serving process ever compiles.
+                from classification.registry import compiling
+
+                self.version = compiling.compile_version(self.version.pk) or self.version
         except BaseException:
             self.__exit__(None, None, None)
             raise
