@@ -269,7 +269,10 @@ def variants(size: int, seed: int = 0) -> list[dict]:
     specs = [("synth v2 (current)", "demo-exp-v2", {"synth_options": V2}),
              ("synth v3", "demo-exp-v3", {}),
              ("synth v3 + relabel", "demo-exp-v3-relabel", {"relabel": RELABEL}),
-             ("synth v3 + relabel + 300 decoys", "demo-exp-v3-relabel-decoys", {"relabel": RELABEL, "decoys": 300})]
+             ("synth v3 + relabel + 300 decoys", "demo-exp-v3-relabel-decoys", {"relabel": RELABEL, "decoys": 300}),
+             # Light, colour casts and blur drawn on the uber_eats images alone may become a cue for the class.
+             ("synth v3 without its light and blur + relabel", "demo-exp-v3-nolight-relabel",
+              {"relabel": RELABEL, "synth_options": {"lighting": False}})]
     loaded = {name: demo_data(folder, seed=seed, **options) for name, folder, options in specs}
     v2, v3 = loaded["synth v2 (current)"], loaded["synth v3"]
     fixed = loaded.get("synth v3 + relabel", v3)
