@@ -1,6 +1,6 @@
 """Active learning, proven: reviewing the least confident results teaches the next model more than random ones.
 
-    .venv/bin/python -m bench.active_learning [--reviews 0,50,100,200] [--seeds 0] [--size 128]
+    .venv/bin/python -m bench.active_learning [--reviews 0,50,100,200] [--seeds 0,1,2] [--size 128] [--resume]
 
 The photos of ../shared/datasets (plus the synthesised uber_eats class, as the
 demo model uses them) are split, stratified and seeded, into a held-out test
@@ -22,13 +22,14 @@ bench/figures/active_learning.png (shown in the README).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import REPO_DIR, SHARED_DIR, print_table, write_results
+from bench.common import REPO_DIR, RESULTS_DIR, SHARED_DIR, print_table, write_results
 
 FIGURE = REPO_DIR / "bench" / "figures" / "active_learning.png"
 WEIGHTS = SHARED_DIR / "weights" / "mobilenet_v2_1.0_imagenet_notop.weights.h5"
@@ -40,6 +41,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="0", help="comma-separated seeds; each repeats the whole experiment")
     parser.add_argument("--size", type=int, default=128, help="input size of the models (speed)")
     parser.add_argument("--synth", type=int, default=400, help="synthesised uber_eats images in the data")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the seeds already in bench/results/active_learning.json (same reviews, size and "
+                             "synthesis) and run only the others; results are written after every seed")
     args = parser.parse_args()
     if not (SHARED_DIR / "datasets" / "index.csv").is_file() or not WEIGHTS.is_file():
         raise SystemExit(f"needs {SHARED_DIR}/datasets and {WEIGHTS} (set SHARED_DIR)")
@@ -52,16 +56,30 @@ def main() -> None:
     data = build_demo_dataset(SHARED_DIR / "datasets", REPO_DIR / "var" / "datasets" / f"demo-al-{args.synth}",
                               uber_eats_count=args.synth, seed=0)
     folder, _ = read_layout(data)  # its own split below, over every image
-    results = []
+    settings = {"reviews": counts, "size": args.size, "synth": args.synth}
+    results = _earlier_results(settings) if args.resume else []
     with tempfile.TemporaryDirectory(prefix="active-learning-") as scratch:
-        start_bundle = None
         for seed in seeds:
+            if any(row["seed"] == seed for row in results):
+                continue
             parts = _split(folder, seed)
             start_bundle = _train_start_model(folder, parts["start"], Path(scratch) / f"start-{seed}", args.size, seed)
             results += _experiment(folder, parts, start_bundle, counts, args.size, seed, Path(scratch))
-    table = _report(results, counts, seeds)
-    write_results("active_learning", {"results": results, "reviews": counts, "seeds": seeds, "size": args.size,
-                                      "figure": str(FIGURE.relative_to(REPO_DIR))}, [table])
+            # An hour of training per few seeds: what is done is written before the next seed starts.
+            done = sorted({row["seed"] for row in results})
+            table = _report(results, counts, done)
+            write_results("active_learning", {**settings, "results": results, "seeds": done,
+                                              "figure": str(FIGURE.relative_to(REPO_DIR))}, [table])
+
+
+def _earlier_results(settings: dict) -> list[dict]:
+    path = RESULTS_DIR / "active_learning.json"
+    if not path.is_file():
+        return []
+    earlier = json.loads(path.read_text())
+    if any(earlier.get(key) != value for key, value in settings.items()):
+        raise SystemExit(f"{path} was made with other settings than {settings}; move it away or drop --resume")
+    return earlier["results"]
 
 
 def _split(folder, seed: int) -> dict[str, list[int]]:
@@ -169,25 +187,43 @@ def _local(version):
 
 
 def _report(results: list[dict], counts, seeds) -> str:
+    """Mean and spread over seeds: one seed's curve moves by a few points with the split alone."""
+    import statistics
+
     from ml.reports import pyplot
 
+    def values(strategy, count, key="accuracy"):
+        return [r[key] for r in results if r["strategy"] == strategy and r["reviews"] == count and key in r]
+
     def mean(strategy, count, key="accuracy"):
-        values = [r[key] for r in results if r["strategy"] == strategy and r["reviews"] == count and key in r]
-        return sum(values) / len(values) if values else float("nan")
+        found = values(strategy, count, key)
+        return statistics.fmean(found) if found else float("nan")
+
+    def spread(strategy, count):
+        found = values(strategy, count)
+        return statistics.stdev(found) if len(found) > 1 else 0.0
+
+    def wins(count):
+        paired = {r["seed"]: r["accuracy"] for r in results if r["strategy"] == "random" and r["reviews"] == count}
+        return sum(1 for r in results if r["strategy"] == "least confident" and r["reviews"] == count
+                   and r["accuracy"] > paired.get(r["seed"], 1.0))
 
     table = print_table(
-        f"Active learning: held-out accuracy after N reviews (mean of {len(seeds)} seed(s))",
-        ["reviews", "least confident first", "random", "difference", "wrong labels among the least confident",
-         "wrong labels among the random"],
-        [[n, mean("least confident", n), mean("random", n), mean("least confident", n) - mean("random", n),
+        f"Active learning: held-out accuracy after N reviews (mean ± standard deviation over {len(seeds)} seed(s))",
+        ["reviews", "least confident first", "random", "difference", "seeds where least confident won",
+         "wrong labels among the least confident", "wrong labels among the random"],
+        [[n, f"{mean('least confident', n):.3f} ± {spread('least confident', n):.3f}",
+          f"{mean('random', n):.3f} ± {spread('random', n):.3f}",
+          round(mean("least confident", n) - mean("random", n), 4), f"{wins(n)} of {len(seeds)}" if n else "–",
           mean("least confident", n, "corrections"), mean("random", n, "corrections")] for n in counts],
     )
     plt = pyplot()
     figure, axis = plt.subplots(figsize=(6, 4))
     for strategy, style in (("least confident", "o-"), ("random", "s--")):
-        axis.plot(counts, [mean(strategy, n) for n in counts], style, label=f"{strategy} reviewed")
+        axis.errorbar(counts, [mean(strategy, n) for n in counts], yerr=[spread(strategy, n) for n in counts],
+                      fmt=style, capsize=3, label=f"{strategy} reviewed")
     axis.set_xlabel("reviews")
-    axis.set_ylabel("held-out accuracy")
+    axis.set_ylabel(f"held-out accuracy (mean ± sd, {len(seeds)} seeds)")
     axis.set_title("Retraining on reviews: least confident first vs random")
     axis.grid(alpha=0.3)
     axis.legend()

@@ -199,6 +199,9 @@ def summarise(records: list[dict], inference_ms: float, floor: dict, cpu_seconds
         "push_after_store_p50_ms": percentile(ms(r["pushed"] - r["finished"] for r in done if r["pushed"]), 50),
         "mean_batch": len(done) / len(batches) if batches else float("nan"),
         "throughput_per_s": len(done) / wall if done else float("nan"),
+        # Saturation: what the whole service delivers against the model alone serving as many callers.
+        "model_alone_per_s": floor["per_s"],
+        "saturation_ratio": (len(done) / wall) / floor["per_s"] if done else float("nan"),
         "pure_inference_same_load_p50_ms": floor["p50_ms"],
         "pure_inference_same_load_p95_ms": floor["p95_ms"],
         "overhead_p50_ms": percentile(stored, 50) - floor["p50_ms"],
@@ -356,8 +359,9 @@ def main() -> None:
     parser.add_argument("--pace-interval", type=float, default=1.0, help="seconds between a paced client's uploads")
     parser.add_argument("--paced-requests", type=int, default=20, help="requests per client, per paced level")
     parser.add_argument("--time-limit", type=float, default=90, help="seconds per level at most")
-    parser.add_argument("--first-runs", type=int, default=9, help="fresh workers whose first request is timed")
+    parser.add_argument("--first-runs", type=int, default=9, help="fresh workers whose first request is timed (0: none)")
     parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument("--server", default="daphne", help="the ASGI server (bench.stack.SERVERS)")
     parser.add_argument("--bundle", type=Path)
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the service (repeatable)")
     args = parser.parse_args()
@@ -382,7 +386,7 @@ def main() -> None:
                   f"image, {inference['predict_ms']:.2f} ms with decoding and preprocessing; the model alone at "
                   + ", ".join(f"{n} callers {r['p50_ms']:.1f} / {r['p95_ms']:.1f} ms p50 / p95"
                               for n, r in inference["under_load"].items()), flush=True)
-            stack.start_web()
+            stack.start_web(args.server)
             warm = stack.start_worker(log_name="worker-warm-web")
             stack.wait_for_workers(1, time.time() - 300)
             warmup_feed = LiveFeed(stack.url)
@@ -392,42 +396,56 @@ def main() -> None:
             warmup_feed.close()
             stack.stop(warm)
 
-            first = first_request(stack, images, steady_requests=20, runs=args.first_runs)
+            first = first_request(stack, images, steady_requests=20, runs=args.first_runs) if args.first_runs else None
             since = time.time()
             levels_worker = stack.start_worker(log_name="worker-levels")
             stack.wait_for_workers(1, since)
             _wait_for_ready_line(Path(levels_worker.log_path))
-            print(f"First request after a worker start: {first['first_stored_ms']:.1f} ms stored "
-                  f"({first['ratio_stored']:.2f}× steady), {first['first_pushed_ms']:.1f} ms pushed "
-                  f"({first['ratio_pushed']:.2f}× steady)", flush=True)
+            if first:
+                print(f"First request after a worker start: {first['first_stored_ms']:.1f} ms stored "
+                      f"({first['ratio_stored']:.2f}× steady), {first['first_pushed_ms']:.1f} ms pushed "
+                      f"({first['ratio_pushed']:.2f}× steady)", flush=True)
 
             roles = {"web": [p.pid for p in stack.processes if p is not levels_worker], "worker": [levels_worker.pid]}
             feed = LiveFeed(stack.url)
             levels_out = {}
             for clients, per_client, interval in levels:
                 name = f"{clients} paced" if interval else str(clients)
+                load_before = os.getloadavg()[0]
                 meter = CpuMeter(roles)
                 records = run_level(stack.url, feed, images, clients, per_client, args.time_limit, interval)
                 cpu = meter.seconds()
                 floor = inference["under_load"][floors[(clients, interval)]]
                 s = summarise(records, inference["inference_ms"], floor, cpu)
-                levels_out[name] = {"clients": clients, "pace_interval_s": interval, **s}
+                levels_out[name] = {"clients": clients, "pace_interval_s": interval, "load_average_before": load_before,
+                                    **s}
                 print(f"{name} clients: stored p50 {s['stored_p50_ms']:.1f} / p95 {s['stored_p95_ms']:.1f} ms, "
                       f"pushed p50 {s['pushed_p50_ms']:.1f} / p95 {s['pushed_p95_ms']:.1f} ms, "
-                      f"{s['throughput_per_s']:.1f}/s, mean batch {s['mean_batch']:.2f}", flush=True)
+                      f"{s['throughput_per_s']:.1f}/s ({s['saturation_ratio']:.2f} of the model alone), "
+                      f"mean batch {s['mean_batch']:.2f}", flush=True)
             feed.close()
 
     def load(name: str, level: dict) -> str:
         return f"{level['clients']}, one photo / {level['pace_interval_s']:g} s each" if level["pace_interval_s"] else f"{level['clients']}, closed loop"
 
     table = print_table(
-        f"End to end, ms (light model, {inference['runtime']}, one worker process, {args.database}, {image_source})",
+        f"End to end, ms (light model, {inference['runtime']}, one worker process, {args.server}, {args.database}, "
+        f"{image_source})",
         ["clients", "requests", "stored p50", "stored p95", "pushed p50", "pushed p95", "model alone, same callers p50",
          "p95", "overhead p50", "overhead p95", "overhead over one call p50", "p95", "results/s", "mean batch"],
         [[load(name, s), s["requests"], s["stored_p50_ms"], s["stored_p95_ms"], s["pushed_p50_ms"], s["pushed_p95_ms"],
           s["pure_inference_same_load_p50_ms"], s["pure_inference_same_load_p95_ms"], s["overhead_p50_ms"],
           s["overhead_p95_ms"], s["overhead_over_one_call_p50_ms"], s["overhead_over_one_call_p95_ms"],
           s["throughput_per_s"], s["mean_batch"]] for name, s in levels_out.items()],
+    )
+    saturation_table = print_table(
+        "Saturation: results/s of the whole service against the model alone serving as many closed-loop callers "
+        "(same run)",
+        ["clients", "load average before", "results/s", "model alone, same callers, results/s", "ratio (target ≥ 0.5)",
+         "stored p50", "stored p95", *(f"CPU {role}" for role in CPU_ROLES)],
+        [[load(name, s), s["load_average_before"], s["throughput_per_s"], s["model_alone_per_s"], s["saturation_ratio"],
+          s["stored_p50_ms"], s["stored_p95_ms"], *(s["cpu_ms_per_request"][role] for role in CPU_ROLES)]
+         for name, s in levels_out.items() if not s["pace_interval_s"]],
     )
     phases_table = print_table(
         "Where the time goes, p50 ms, and CPU used per request, ms (all processes share the 2 cores)",
@@ -437,22 +455,29 @@ def main() -> None:
           s["push_after_store_p50_ms"], *(s["cpu_ms_per_request"][role] for role in CPU_ROLES),
           sum(s["cpu_ms_per_request"].values())] for name, s in levels_out.items()],
     )
-    first_table = print_table(
-        f"First request after a worker start against the steady state, ms (median of {first['runs']} fresh workers)",
-        ["", "first", "steady p50 (back to back)", "ratio", "same worker after the same idle spell", "ratio (target ≤ 1.2)"],
-        [["upload → stored", first["first_stored_ms"], first["steady_stored_p50_ms"], first["ratio_stored"],
-          first["after_pause_stored_ms"], first["ratio_stored_same_pause"]],
-         ["upload → pushed", first["first_pushed_ms"], first["steady_pushed_p50_ms"], first["ratio_pushed"],
-          first["after_pause_pushed_ms"], first["ratio_pushed_same_pause"]]],
-    )
-    targets = {
-        "first_request_within_1.2x": {
+    tables, targets = [table, saturation_table, phases_table], {}
+    if first:  # --first-runs 0 leaves it out
+        tables.append(print_table(
+            f"First request after a worker start against the steady state, ms (median of {first['runs']} fresh "
+            "workers)",
+            ["", "first", "steady p50 (back to back)", "ratio", "same worker after the same idle spell",
+             "ratio (target ≤ 1.2)"],
+            [["upload → stored", first["first_stored_ms"], first["steady_stored_p50_ms"], first["ratio_stored"],
+              first["after_pause_stored_ms"], first["ratio_stored_same_pause"]],
+             ["upload → pushed", first["first_pushed_ms"], first["steady_pushed_p50_ms"], first["ratio_pushed"],
+              first["after_pause_pushed_ms"], first["ratio_pushed_same_pause"]]],
+        ))
+        targets["first_request_within_1.2x"] = {
             "ratio_stored": first["ratio_stored_same_pause"], "ratio_pushed": first["ratio_pushed_same_pause"],
             "met": max(first["ratio_stored_same_pause"], first["ratio_pushed_same_pause"]) <= 1.2,
             "against_back_to_back": {"ratio_stored": first["ratio_stored"], "ratio_pushed": first["ratio_pushed"]},
-        },
-    }
+        }
     for name, s in levels_out.items():
+        if s["clients"] in (10, 50) and not s["pace_interval_s"]:
+            targets[f"saturation_at_{s['clients']}_clients"] = {
+                "results_per_s": s["throughput_per_s"], "model_alone_per_s": s["model_alone_per_s"],
+                "ratio": s["saturation_ratio"], "met": s["saturation_ratio"] >= 0.5,
+            }
         if s["clients"] == 10:
             targets[f"overhead_at_{name.replace(' ', '_')}_clients"] = {
                 "p50_ms": s["overhead_p50_ms"], "p95_ms": s["overhead_p95_ms"],
@@ -464,9 +489,9 @@ def main() -> None:
     print(json.dumps(targets, indent=2))
     write_results(
         "end_to_end",
-        {"database": args.database, "service_env": env, "images": image_source, "pure_inference": inference,
-         "first_request": first, "levels": levels_out, "targets": targets},
-        [table, phases_table, first_table],
+        {"database": args.database, "server": args.server, "service_env": env, "images": image_source,
+         "pure_inference": inference, "first_request": first, "levels": levels_out, "targets": targets},
+        tables,
     )
 
 

@@ -136,14 +136,18 @@ class Stack:
 
     def start_worker(self, concurrency: int = 1, env: dict[str, str] | None = None, log_name: str = "worker", *,
                      hostname: str = "", queues: str = "", pool: str = "prefork",
-                     extra_args: Sequence[str] = ()) -> subprocess.Popen:
-        """A prefork worker on this stack's queue (or ``queues``), as scripts/run.sh starts it."""
+                     extra_args: Sequence[str] = (), cluster_events: bool = False) -> subprocess.Popen:
+        """A prefork worker on this stack's queue (or ``queues``), as scripts/run.sh starts it.
+
+        Without Celery's gossip, mingle and event heartbeats unless ``cluster_events``: a worker that
+        compose or scripts/run.sh starts has them (mingle asks the workers already up for their state).
+        """
+        quiet = () if cluster_events else ("--without-gossip", "--without-mingle", "--without-heartbeat")
         log = open(self.var_dir / f"{log_name}.log", "a")
         process = subprocess.Popen(
             [str(BIN / "celery"), "-A", "classifier_site", "worker", "--loglevel=INFO",
              f"--hostname={hostname or self.id + '@%h'}", f"--queues={queues or self.env['CELERY_QUEUE']}",
-             f"--pool={pool}", f"--concurrency={concurrency}", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", *extra_args],
+             f"--pool={pool}", f"--concurrency={concurrency}", *quiet, *extra_args],
             cwd=REPO_DIR, env={**self.env, "CELERY_WORKER_CONCURRENCY": str(concurrency), **(env or {})},
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )

@@ -1,13 +1,14 @@
 """The web process's CPU per upload: ASGI servers and code revisions side by side, in one run.
 
     .venv/bin/python -m bench.web_cpu [--servers daphne,uvicorn,granian] [--revisions REV,...,HEAD]
-                                      [--clients 4] [--seconds 6] [--rounds 3]
+                                      [--variants REV@SERVER,...] [--clients 4] [--seconds 6] [--rounds 3]
 
 One isolated stack (:mod:`bench.stack`: its own database, Redis keys and
 files; no worker, so the rows stay queued and the numbers are the web tier's
 alone) serves every variant at once: each server of ``--servers`` running each
 revision of ``--revisions`` (a git revision, checked out in a temporary
-worktree, or ``HEAD``/``.`` for the working tree as it is). Rounds take the
+worktree, or ``HEAD``/``.`` for the working tree as it is), or only the pairs
+``--variants`` names (``REV@SERVER``). Rounds take the
 variants in turn, each sending ``--clients`` closed-loop clients uploading the
 sample photos through the form (JSON answers) for ``--seconds``, so load that
 drifts on a shared machine touches every variant alike. Reported per variant:
@@ -94,13 +95,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--servers", default="daphne", help="comma-separated: daphne, uvicorn, granian")
     parser.add_argument("--revisions", default="HEAD", help="comma-separated git revisions (HEAD: the working tree)")
+    parser.add_argument("--variants", default="", help="comma-separated REV@SERVER pairs, instead of every pair")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=6.0, help="per variant and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=20, help="uploads to each variant before measuring")
     args = parser.parse_args()
-    servers = [s for s in args.servers.split(",") if s]
-    revisions = [r.strip() for r in args.revisions.split(",")]
+    if args.variants:
+        pairs = [tuple(item.strip().rsplit("@", 1)) for item in args.variants.split(",") if item.strip()]
+    else:
+        pairs = [(revision.strip(), server) for revision in args.revisions.split(",")
+                 for server in args.servers.split(",") if server]
+    revisions = list(dict.fromkeys(revision for revision, _ in pairs))
     images, image_source = sample_images()
     load_at_start = os.getloadavg()
 
@@ -111,13 +117,12 @@ def main() -> None:
             checkouts[revision] = checkout(revision, scratch)
         with Stack(bundle=light_bundle(scratch)) as stack:
             variants = []
-            for revision in revisions:
+            for revision, server in pairs:
                 source, commit = checkouts[revision]
-                for server in servers:
-                    name = f"{server} @ {revision}" + (f" ({commit})" if revision not in WORKING_TREE else f" ({commit})")
-                    url = stack.start_web(server, source=source, log_name=f"web-{len(variants)}-{server}")
-                    variants.append({"name": name, "server": server, "revision": revision, "commit": commit,
-                                     "url": url, "pid": stack.processes[-1].pid, "rounds": []})
+                name = f"{server} @ {revision}" + ("" if revision == commit else f" ({commit})")
+                url = stack.start_web(server, source=source, log_name=f"web-{len(variants)}-{server}")
+                variants.append({"name": name, "server": server, "revision": revision, "commit": commit,
+                                 "url": url, "pid": stack.processes[-1].pid, "rounds": []})
             for variant in variants:  # connections, caches and code paths warm before anything counts
                 uploader = Uploader(variant["url"])
                 for n in range(args.warmup):

@@ -140,6 +140,17 @@ def scale_pixels(batch: np.ndarray, mode: str) -> np.ndarray:
     )
 
 
+def thumbnail_jpeg(image: Image.Image, side: int) -> bytes:
+    """A JPEG of ``image`` at most ``side`` pixels a side, resized straight from it (no full-size copy), without metadata."""
+    scale = min(1.0, side / max(image.size))
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    thumb = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0) if size != image.size else image.copy()
+    thumb.info = {}
+    buffer = io.BytesIO()
+    thumb.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
 def input_pixels(source: ImageSource, size: int) -> np.ndarray:
     """Stage 1: decode ``source`` and squash it to ``size``×``size`` upright RGB ``uint8`` pixels."""
     image = open_image(source, reduce_to=size)

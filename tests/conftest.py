@@ -69,6 +69,24 @@ def active_tiny_model(db, tiny_bundle):
     return versions.import_bundle(tiny_bundle, activate_now=True)
 
 
+@pytest.fixture(scope="session")
+def tiny_predictor(tiny_bundle):
+    from ml.predictor import Predictor
+
+    return Predictor.from_bundle(tiny_bundle)
+
+
+@pytest.fixture
+def classify_now(active_tiny_model, tiny_predictor):
+    """Classify rows as the worker does (result and thumbnail), in this process, with the tiny model."""
+    from classification.serving.classify import classify_stored_images
+
+    def classify(*rows):
+        return classify_stored_images([row.pk for row in rows], load_model=lambda: (tiny_predictor, active_tiny_model))
+
+    return classify
+
+
 @contextmanager
 def solo_worker(**options):
     """A real Celery worker (solo pool, in this process) on the real Redis broker.

@@ -47,25 +47,22 @@ def test_sweeper_requeues_lost_work_and_gives_up_on_poison(active_tiny_model, se
 
 
 @pytest.mark.django_db
-def test_storage_failing_mid_upload_leaves_no_row_and_no_file(active_tiny_model, monkeypatch):
-    real_save = FileSystemStorage.save
+def test_storage_failing_during_an_upload_leaves_no_row_and_no_file(active_tiny_model, monkeypatch):
     calls = []
 
-    def save_then_fail(self, name, content, max_length=None):
+    def fail(self, name, content, max_length=None):
         calls.append(name)
-        if len(calls) == 2:  # the image was written; the thumbnail fails
-            raise OSError("disk full")
-        return real_save(self, name, content, max_length=max_length)
+        raise OSError("disk full")
 
-    monkeypatch.setattr(FileSystemStorage, "save", save_then_fail)
+    monkeypatch.setattr(FileSystemStorage, "save", fail)
     before = stored_files()
 
     with pytest.raises(submission.ServiceUnavailable, match="could not be stored"):
         submission.submit_image(data=image_bytes(), original_name="a.jpg")
 
-    assert len(calls) == 2
+    assert len(calls) == 1  # the image is the upload's only file: the worker makes the thumbnail
     assert not Classification.objects.exists()
-    assert stored_files() == before  # the image written first was removed again
+    assert stored_files() == before
 
 
 @pytest.fixture
@@ -171,7 +168,7 @@ def finishes():
         cursor.execute("DROP FUNCTION test_log_finish(); DROP TABLE test_finishes")
 
 
-def _start_worker(log_path):
+def _start_worker(log_path, *, load_delay_s: float = LOAD_DELAY_S, name: str = "celery"):
     """A prefork worker on the classify queue only, as `make run` starts it, with a 10 s model load."""
     import sys
 
@@ -180,12 +177,13 @@ def _start_worker(log_path):
     from tests.conftest import REPO_DIR
 
     # The setting says 4 processes; the command line starts 1: the thread cap must follow the real pool.
-    env = {**child_process_env(), "CLASSIFIER_TEST_MODEL_LOAD_DELAY_SECONDS": str(LOAD_DELAY_S),
+    env = {**child_process_env(), "CLASSIFIER_TEST_MODEL_LOAD_DELAY_SECONDS": str(load_delay_s),
            "CELERY_WORKER_CONCURRENCY": "4"}
     env.pop("CELERY_WORKER_PROC_ALIVE_TIMEOUT", None)  # the setting's default is what is under test
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "classifier_site", "worker", "--pool=prefork", "--concurrency=1",
-         "--loglevel=INFO", "--without-gossip", "--without-mingle", f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE}"],
+         "--loglevel=INFO", "--without-gossip", "--without-mingle", f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE}",
+         f"--hostname={name}@%h"],
         cwd=REPO_DIR, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
 
@@ -226,7 +224,10 @@ def _stop(process, log_path) -> str:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
     except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(process.pid, signal.SIGKILL)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:  # it had stopped already, its pool processes too
+            pass
     return open(log_path).read()
 
 
@@ -306,3 +307,78 @@ def test_worker_parent_killed_a_restarted_worker_finishes_every_row_once(active_
     # The orphaned pool process may finish part of its batch; what it still held was taken back at the restart.
     taken_back = [row.pk for row in finished if row.pk in rows and not row.worker.endswith(f":{child}")]
     assert not taken_back or "Re-queued" in output, output[-4000:]
+
+
+def _backlog(count: int) -> list[int]:
+    """``count`` queued rows of one big image (stored once): each takes the worker a while to decode."""
+    from classification import queueing
+
+    [first] = _big_images(1)
+    template = Classification.objects.get(pk=first)
+    copies = Classification.objects.bulk_create([
+        Classification(image=template.image.name, thumbnail=template.thumbnail.name, content_type=template.content_type,
+                       byte_size=template.byte_size, width=template.width, height=template.height,
+                       content_hash=template.content_hash, original_name=f"copy-{i}.png")
+        for i in range(count - 1)
+    ])
+    rows = [first, *(row.pk for row in copies)]
+    for pk in rows[1:]:  # the first was queued when it was submitted
+        queueing.classify(pk)
+    return rows
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_added_and_one_stopped_under_a_backlog_finish_every_row_once(active_tiny_model, finishes, tmp_path):
+    """`docker compose up --scale worker=2` while one worker is busy with a backlog, then `--scale worker=1`.
+
+    Two workers, each its own Celery node (compose runs each in a container of its own). The first is
+    held mid-batch (SIGSTOP) while the second starts, so the backlog is still there however slow the
+    machine: the newcomer must leave the busy worker's rows alone and take the queued ones. The newest
+    is then stopped as compose stops a container (SIGTERM to its main process: a warm shutdown) in
+    the middle of the backlog, and the first finishes the rest. Every row finishes exactly once.
+    """
+    first = _start_worker(tmp_path / "first.log", load_delay_s=0, name="classify1")
+    second = None
+    try:
+        first_pool = _pool_process(first.pid, loaded=True)
+        rows = _backlog(64)
+        deadline, held = time.monotonic() + RECOVERY_S, set()
+        while not held:  # busy with its batch for as long as the second worker takes to start
+            assert time.monotonic() < deadline, "the first worker's batch never started"
+            if Classification.objects.filter(pk__in=rows, status="running", worker__endswith=f":{first_pool}").exists():
+                os.kill(first_pool, signal.SIGSTOP)
+                held = set(Classification.objects.filter(status="running").values_list("pk", "worker"))
+                if not held:  # it finished that batch just before the signal: let it take the next
+                    os.kill(first_pool, signal.SIGCONT)
+            time.sleep(0.005)
+        try:
+            second = _start_worker(tmp_path / "second.log", load_delay_s=0, name="classify2")
+            second_pool = _pool_process(second.pid, loaded=True, timeout=RECOVERY_S)
+            deadline = time.monotonic() + RECOVERY_S
+            while not Classification.objects.filter(pk__in=rows, status="done", worker__endswith=f":{second_pool}").exists():
+                assert time.monotonic() < deadline, "the second worker classified nothing"
+                time.sleep(0.02)
+            still_held = set(Classification.objects.filter(pk__in=[pk for pk, _ in held]).values_list("pk", "worker"))
+        finally:
+            os.kill(first_pool, signal.SIGCONT)
+        os.kill(second.pid, signal.SIGTERM)  # its main process, as `docker stop` does
+        queued_at_stop = Classification.objects.filter(pk__in=rows, status="queued").count()
+        second.wait(timeout=30)
+        try:
+            finished, stalled = wait_until_finished(rows, timeout=RECOVERY_S), ""
+        except AssertionError as exc:
+            stalled = str(exc)
+    finally:
+        logs = _stop(first, tmp_path / "first.log")[-3000:]
+        output = _stop(second, tmp_path / "second.log") if second else ""
+        logs += output[-3000:]
+
+    assert not stalled, stalled + logs
+    assert still_held == held  # the newcomer took nothing the busy worker held
+    assert queued_at_stop > 0, "the backlog was gone before the second worker stopped"
+    assert second.returncode == 0, logs  # a warm shutdown, not a kill
+    assert [row.status for row in finished] == ["done"] * len(rows), logs
+    assert finishes() == {pk: 1 for pk in rows}  # none lost, none finished twice
+    by_worker = {row.worker for row in finished}
+    assert by_worker == {next(iter(held))[1], f"{socket.gethostname()}:{second_pool}"}, by_worker

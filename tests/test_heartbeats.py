@@ -6,13 +6,15 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 from django.utils import timezone
 
 from classification.intake.submission import submit_image
 from classification.models import Classification, WorkerProcess
+from classification.models.workers import process_started_at
 from classification.serving import heartbeats
 from classification.serving.classify import classify_stored_images
 from ml.predictor import Predictor
@@ -66,6 +68,22 @@ def test_is_alive_asks_the_process_table_here_and_heartbeats_elsewhere():
     assert not heartbeats.is_alive("elsewhere:8")
 
 
+def _this_process_started():
+    return datetime.fromtimestamp(process_started_at(os.getpid()), tz=dt_timezone.utc)
+
+
+def test_a_claim_made_before_the_process_now_bearing_its_id_started_is_a_dead_processs():
+    """A restarted container keeps its host name and numbers its processes from 1 again (so does a rebooted
+    machine): the process that now has a claim's pid may have started after the claim, and is not its claimant."""
+    me, started = heartbeats.worker_id(), _this_process_started()
+    assert heartbeats.is_alive(me, started + timedelta(seconds=2))  # claimed by this process
+    assert not heartbeats.is_alive(me, started - timedelta(minutes=5))  # by the one that had its pid before
+    assert heartbeats.is_alive(me)  # no claim time known (an older row): the process table alone
+    WorkerProcess.objects.create(hostname="elsewhere", pid=9, started_at=timezone.now() - timedelta(seconds=30))
+    assert heartbeats.is_alive("elsewhere:9", timezone.now())
+    assert not heartbeats.is_alive("elsewhere:9", timezone.now() - timedelta(minutes=1))  # it beats, but started since
+
+
 @pytest.fixture
 def predictor(tiny_bundle):
     return Predictor.from_bundle(tiny_bundle)
@@ -73,17 +91,22 @@ def predictor(tiny_bundle):
 
 def test_a_task_claims_waiting_rows_and_rows_of_dead_processes_only(active_tiny_model, predictor):
     here = socket.gethostname()
-    waiting, orphaned, held, done = (submit_image(data=image_bytes(color=(i, 0, 0)), original_name=f"{i}.jpg")
-                                     for i in range(4))
+    waiting, orphaned, held, done, predecessor = (
+        submit_image(data=image_bytes(color=(i, 0, 0)), original_name=f"{i}.jpg") for i in range(5))
     Classification.objects.filter(pk=orphaned.pk).update(status="running", worker=f"{here}:{_dead_pid()}")
     Classification.objects.filter(pk=held.pk).update(status="running", worker=f"{here}:{os.getppid()}")
     Classification.objects.filter(pk=done.pk).update(status="done", predicted_label="kept", worker="x:1")
+    # Held under this process's own id, by the process that had its pid before (a restarted container).
+    Classification.objects.filter(pk=predecessor.pk).update(
+        status="running", worker=heartbeats.worker_id(), started_at=_this_process_started() - timedelta(minutes=5))
 
-    classify_stored_images([waiting.pk, orphaned.pk, held.pk, done.pk], load_model=lambda: (predictor, active_tiny_model))
+    classify_stored_images([waiting.pk, orphaned.pk, held.pk, done.pk, predecessor.pk],
+                           load_model=lambda: (predictor, active_tiny_model))
 
     rows = {row.pk: row for row in Classification.objects.all()}
     assert (rows[waiting.pk].status, rows[waiting.pk].worker) == ("done", heartbeats.worker_id())
     assert (rows[orphaned.pk].status, rows[orphaned.pk].worker) == ("done", heartbeats.worker_id())
+    assert (rows[predecessor.pk].status, rows[predecessor.pk].worker) == ("done", heartbeats.worker_id())
     assert (rows[held.pk].status, rows[held.pk].worker) == ("running", f"{here}:{os.getppid()}")  # a live holder keeps it
     assert (rows[done.pk].status, rows[done.pk].predicted_label) == ("done", "kept")
 

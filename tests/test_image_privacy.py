@@ -82,22 +82,43 @@ def _served(response) -> bytes:
 
 
 @pytest.mark.parametrize("name, data", [("phone.jpg", phone_jpeg()), ("tagged.png", tagged_png())])
-def test_served_original_and_thumbnail_carry_no_metadata_and_are_upright(client, active_tiny_model, name, data):
+def test_served_original_and_thumbnail_carry_no_metadata_and_are_upright(client, classify_now, name, data):
     assert b"SecretCam" in data or b"52.37N" in data  # the file sent does carry it
     response = client.post(reverse("upload"), {"files": [SimpleUploadedFile(name, data)]}, HTTP_ACCEPT="application/json")
     item = response.json()["accepted"][0]
 
-    original = assert_no_metadata(_served(client.get(item["image_url"])))
+    original_bytes = _served(client.get(item["image_url"]))
+    original = assert_no_metadata(original_bytes)
+    # The worker makes the thumbnail; until then the thumbnail's address serves the image itself.
+    assert _served(client.get(item["thumbnail_url"])) == original_bytes
+    row = Classification.objects.get(public_id=item["id"])
+    classify_now(row)
     thumbnail = assert_no_metadata(_served(client.get(item["thumbnail_url"])))
 
     rotated = name.endswith(".jpg")
     assert original.size == ((80, 120) if rotated else (120, 80))
     assert (item["width"], item["height"]) == original.size
-    top_left = original.convert("RGB").getpixel((5, 5))
-    assert top_left[0] > 200 and top_left[2] < 60  # red on the top (rotated) or left: the orientation was applied
-    assert thumbnail.format == "JPEG" and max(thumbnail.size) <= 256
-    row = Classification.objects.get(public_id=item["id"])
-    assert row.content_type == Image.MIME[original.format] and row.byte_size == len(_served(client.get(item["image_url"])))
+    for image in (original, thumbnail):
+        top_left = image.convert("RGB").getpixel((5, 5))
+        assert top_left[0] > 200 and top_left[2] < 60  # red on the top (rotated) or left: the orientation was applied
+    assert thumbnail.format == "JPEG" and max(thumbnail.size) <= 256 and thumbnail.size == original.size
+    assert row.content_type == Image.MIME[original.format] and row.byte_size == len(original_bytes)
+
+
+def test_the_worker_keeps_a_thumbnail_made_before_and_pages_survive_a_failed_one(classify_now, monkeypatch):
+    from classification.serving import classify
+
+    older = submit_image(data=phone_jpeg())  # as intake stored rows before the worker made thumbnails
+    older.thumbnail.save("thumbnail.jpg", ContentFile(b"made at upload"), save=True)
+    classify_now(older)
+    older.refresh_from_db()
+    assert older.status == "done" and older.thumbnail.open("rb").read() == b"made at upload"
+
+    monkeypatch.setattr(classify, "thumbnail_jpeg", lambda image, side: (_ for _ in ()).throw(OSError("disk full")))
+    failed = submit_image(data=phone_jpeg())
+    classify_now(failed)
+    failed.refresh_from_db()
+    assert failed.status == "done" and not failed.thumbnail.name  # classified all the same; the image stands in
 
 
 def _noise(size=(96, 64)) -> Image.Image:
@@ -138,6 +159,35 @@ def test_upright_srgb_photos_keep_their_image_data_and_lose_only_the_metadata():
         assert row.byte_size == len(stored) < len(data)
 
 
+def _plain_png(rows: bytes, width: int, height: int) -> bytes:
+    """An 8-bit RGB PNG of these filtered rows (each a filter byte, then the pixels)."""
+    import struct
+    import zlib
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(rows))
+            + _png_chunk(b"IEND", b""))
+
+
+def test_a_plain_png_is_checked_without_decoding_and_a_broken_one_still_refused(monkeypatch):
+    from classification.intake import sanitize
+
+    width, height = 40, 30
+    rows = b"".join(b"\x00" + np.random.default_rng(y).integers(0, 256, 3 * width, dtype=np.uint8).tobytes()
+                    for y in range(height))
+    bad_filter = bytearray(rows)
+    bad_filter[5 * (1 + 3 * width)] = 7  # row 5's filter type does not exist
+    monkeypatch.setattr(sanitize, "open_image", lambda data: (_ for _ in ()).throw(AssertionError("decoded")))
+
+    checked = validate_image(_plain_png(rows, width, height))  # its rows inflate to exactly the image: no decode
+
+    assert (checked.width, checked.height, checked.format) == (40, 30, "PNG")
+    monkeypatch.undo()
+    with pytest.raises(ImageRejected) as refused:  # the check fails it over to the decoder, which refuses it
+        validate_image(_plain_png(bytes(bad_filter), width, height))
+    assert refused.value.code == "corrupt_image"
+
+
 def test_an_orientation_given_only_in_xmp_is_still_applied():
     buffer = io.BytesIO()
     _picture().save(buffer, format="JPEG", xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description '
@@ -147,22 +197,24 @@ def test_an_orientation_given_only_in_xmp_is_still_applied():
     assert stored.size == (80, 120)
 
 
-def test_images_served_from_s3_carry_no_metadata(client, s3, active_tiny_model):  # noqa: F811
+def test_images_served_from_s3_carry_no_metadata(client, s3, classify_now):  # noqa: F811
     response = client.post(reverse("upload"), {"files": [SimpleUploadedFile("phone.jpg", phone_jpeg())]},
                            HTTP_ACCEPT="application/json")
     item = response.json()["accepted"][0]
+    classify_now(Classification.objects.get(public_id=item["id"]))
     for url in (item["image_url"], item["thumbnail_url"]):
         redirect = client.get(url)
         assert redirect.status_code == 302 and "X-Amz-Signature=" in redirect["Location"]
         assert_no_metadata(requests.get(redirect["Location"], timeout=10).content)
 
 
-def test_deleting_from_s3_removes_the_objects(s3, active_tiny_model, django_user_model):  # noqa: F811
+def test_deleting_from_s3_removes_the_objects(s3, classify_now, django_user_model):  # noqa: F811
     from tests.test_s3 import BUCKET, _keys
 
     owner = django_user_model.objects.create_user("owner")
     row = submit_image(data=phone_jpeg(), user=owner)
-    assert {row.image.name, row.thumbnail.name} <= _keys(s3)
+    [row] = classify_now(row)  # the worker stores the thumbnail beside the image
+    assert row.thumbnail.name and {row.image.name, row.thumbnail.name} <= _keys(s3)
     client = Client()
     client.force_login(owner)
 

@@ -278,10 +278,12 @@ def test_the_owner_suggests_a_label_and_it_waits_first_in_the_review_queue(peopl
     assert reviewed == {alice.row.pk: "no_human", visitor.row.pk: "uber_eats"}
 
 
-def test_the_owner_deletes_an_upload_with_its_files(people):
+def test_the_owner_deletes_an_upload_with_its_files(people, classify_now):
     me = people[3]
+    Classification.objects.filter(pk=me.row.pk).update(status="queued")
+    [me.row] = classify_now(me.row)  # the worker adds the thumbnail
     names = {me.row.image.name, me.row.thumbnail.name}
-    assert names <= stored_files()
+    assert me.row.thumbnail.name and names <= stored_files()
 
     response = me.client.post(reverse("classification-delete", args=[me.row.public_id]))
 
@@ -299,7 +301,7 @@ def test_the_owner_deletes_an_upload_with_its_files(people):
 # --- retention ----------------------------------------------------------------------
 
 
-def test_expired_unreviewed_images_are_deleted_with_their_files_and_the_rest_stay(active_tiny_model, settings):
+def test_expired_unreviewed_images_are_deleted_with_their_files_and_the_rest_stay(active_tiny_model, settings, classify_now):
     from datetime import timedelta
 
     from classification import queueing
@@ -309,7 +311,7 @@ def test_expired_unreviewed_images_are_deleted_with_their_files_and_the_rest_sta
     now = timezone.now()
 
     def row(name, source, days_old, **fields):
-        made = submit_image(data=image_bytes(), original_name=name, source=source)
+        [made] = classify_now(submit_image(data=image_bytes(), original_name=name, source=source))  # and its thumbnail
         Classification.objects.filter(pk=made.pk).update(created_at=now - timedelta(days=days_old), **fields)
         return Classification.objects.get(pk=made.pk)
 
@@ -323,6 +325,7 @@ def test_expired_unreviewed_images_are_deleted_with_their_files_and_the_rest_sta
         "old api upload": row("old api upload", "api", 91),
     }
     files = {name: {r.image.name, r.thumbnail.name} for name, r in rows.items()}
+    assert all(r.thumbnail.name for r in rows.values())
 
     assert retention.delete_expired(now)["deleted"] == 3
 

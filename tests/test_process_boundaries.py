@@ -78,7 +78,7 @@ def test_prefork_worker_loads_in_the_child_and_classifies(client, active_tiny_mo
     """The deployed shape: a prefork parent without TensorFlow, a child that loaded it at start.
 
     The child keeps its database connection in its pool between tasks: the
-    same PostgreSQL backends serve every task (libpq names them by PGAPPNAME).
+    first task's PostgreSQL backend serves every later one (libpq names them by PGAPPNAME).
     """
     env = {**child_process_env(), "PGAPPNAME": "prefork-pool-check"}
     process = subprocess.Popen(
@@ -103,7 +103,10 @@ def test_prefork_worker_loads_in_the_child_and_classifies(client, active_tiny_mo
             assert row.status == "done", row.error_message
             backends.append(_backends_named("prefork-pool-check"))
         assert backends[0], "the worker returned no connection to a pool after its task"
-        assert all(pids == backends[0] for pids in backends), backends
+        # The heartbeat thread borrows a pooled connection too; when a beat overlaps a task the pool
+        # keeps a second one. What must not happen is a task's connection closed and replaced.
+        assert all(backends[0] <= pids for pids in backends), backends
+        assert all(len(pids) <= 2 for pids in backends), backends
 
         assert _maps_tensorflow(status.pid)
         assert not _maps_tensorflow(process.pid), "the prefork parent imported TensorFlow"

@@ -43,8 +43,10 @@ def test_docker_compose_file_is_a_complete_stack():
     # TLS terminates at the proxy; web is only reachable through it, and trusts its X-Forwarded-Proto.
     assert set(services["proxy"]["ports"]) == {"80:80", "443:443"} and "ports" not in services["web"]
     assert services["web"]["environment"]["DJANGO_BEHIND_TLS_PROXY"] == "true"
-    # Workers scale with --scale: no fixed names or published ports.
-    assert not {"container_name", "ports"} & set(services["worker"])
+    # Workers scale with --scale: no fixed names or published ports. Each replica is a Celery node of its own
+    # (%h: its container's host name, which Docker makes unique), and its processes beat as "host:pid".
+    assert not {"container_name", "hostname", "ports"} & set(services["worker"])
+    assert "--hostname=classify@%h" in services["worker"]["command"]
     assert "daphne" in services["web"]["command"] and "classifier_site.asgi:application" in services["web"]["command"]
     assert services["worker"]["command"].startswith("celery -A classifier_site worker")
     assert "--queues=classify " in services["worker"]["command"]

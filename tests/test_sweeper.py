@@ -135,21 +135,57 @@ def test_a_message_taken_a_moment_before_the_only_live_process_started_is_lost(
     assert Classification.objects.get(pk=row.pk).status == "queued"
 
 
+def _this_process_started():
+    from datetime import datetime, timezone as dt_timezone
+
+    from classification.models.workers import process_started_at
+
+    return datetime.fromtimestamp(process_started_at(os.getpid()), tz=dt_timezone.utc)
+
+
 def test_running_rows_are_taken_back_only_from_dead_workers(active_tiny_model, broker):
-    dead, alive = submit(2)
-    long_ago = timezone.now() - timedelta(hours=2)
+    dead, alive, replaced = submit(3)
+    me = f"{socket.gethostname()}:{os.getpid()}"
     Classification.objects.filter(pk=dead.pk).update(status="running", worker=DEAD_WORKER, started_at=timezone.now())
+    # Claimed by this (live) process as soon as it could: a slow batch, running for as long as the process has.
     Classification.objects.filter(pk=alive.pk).update(
-        status="running", worker=f"{socket.gethostname()}:{os.getpid()}", started_at=long_ago
-    )
+        status="running", worker=me, started_at=_this_process_started() + timedelta(seconds=2))
+    # Claimed under the same id before this process started: by the one that had its pid before (a container
+    # restarted, numbering its processes from 1 again), dead whatever the process table says of the pid now.
+    Classification.objects.filter(pk=replaced.pk).update(
+        status="running", worker=me, started_at=_this_process_started() - timedelta(minutes=5))
     broker.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
 
-    assert recovery.requeue_stuck() == {"requeued": 1, "failed": 0}  # at once: no threshold for a dead holder
+    assert recovery.requeue_stuck() == {"requeued": 2, "failed": 0}  # at once: no threshold for a dead holder
 
     rows = {row.pk: row for row in Classification.objects.all()}
     assert (rows[dead.pk].status, rows[dead.pk].worker, rows[dead.pk].attempts) == ("queued", "", 1)
+    assert (rows[replaced.pk].status, rows[replaced.pk].worker, rows[replaced.pk].attempts) == ("queued", "", 1)
     assert (rows[alive.pk].status, rows[alive.pk].attempts) == ("running", 0)  # a slow batch of a live worker
-    assert waiting_messages(broker) == 1
+    assert waiting_messages(broker) == 2
+
+
+def test_a_new_process_takes_back_what_dead_processes_here_held_and_only_that(active_tiny_model, broker):
+    """At its start (serving/orphans.py), before the sweeper would: a process killed mid-batch, and one whose
+    pid this very process has now (a restarted container numbers its processes from 1 again)."""
+    from classification.serving import orphans
+
+    dead, predecessor, mine, elsewhere = submit(4)
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    claims = {dead.pk: (DEAD_WORKER, timezone.now()),
+              predecessor.pk: (me, _this_process_started() - timedelta(minutes=5)),
+              mine.pk: (me, _this_process_started() + timedelta(seconds=2)),
+              elsewhere.pk: (DEAD_WORKER_ELSEWHERE, timezone.now())}  # another machine's: the sweeper's to judge
+    for pk, (worker, claimed_at) in claims.items():
+        Classification.objects.filter(pk=pk).update(status="running", worker=worker, started_at=claimed_at)
+    broker.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+
+    assert orphans.requeue_rows_of_dead_processes_here() == {"requeued": 2, "failed": 0}
+
+    rows = {row.pk: (row.status, row.attempts) for row in Classification.objects.all()}
+    assert rows == {dead.pk: ("queued", 1), predecessor.pk: ("queued", 1), mine.pk: ("running", 0),
+                    elsewhere.pk: ("running", 0)}
+    assert waiting_messages(broker) == 2
 
 
 def test_a_running_row_whose_message_is_back_in_the_queue_gets_no_second_message(active_tiny_model, broker):

@@ -161,3 +161,19 @@ def test_a_training_process_killed_mid_run_leaves_it_interrupted_not_trained_aga
         except subprocess.TimeoutExpired:
             worker.kill()
         log.close()
+
+
+@pytest.mark.django_db
+def test_a_run_claimed_before_the_process_now_bearing_its_id_started_is_interrupted(dataset):
+    """A restarted trainer container numbers its processes from 1 again: the claim's pid may be a new process's."""
+    from datetime import datetime, timedelta, timezone
+
+    from classification.models.workers import process_started_at
+
+    run = runs.create_run(data=str(dataset), settings=SETTINGS)
+    assert runs.claim(run.pk, f"{socket.gethostname()}:{os.getpid()}")
+    assert runs.interrupt_abandoned() == 0  # claimed by this process, which lives
+    started = datetime.fromtimestamp(process_started_at(os.getpid()), tz=timezone.utc)
+    TrainingRun.objects.filter(pk=run.pk).update(started_at=started - timedelta(minutes=5))
+    assert runs.interrupt_abandoned() == 1  # by the process that had this pid before
+    assert TrainingRun.objects.get(pk=run.pk).status == "interrupted"

@@ -86,6 +86,40 @@ def test_live_feed_receives_results_from_every_source(client, active_tiny_model,
     assert pushed["classification"]["source"] == "upload"
 
 
+def test_the_live_feed_relays_a_result_without_handing_it_to_a_thread(client, monkeypatch):
+    """Channels hands every message to a thread first (to close database connections); results need none."""
+    from asgiref import sync
+    from channels.layers import get_channel_layer
+    from django.urls import reverse
+
+    from classification.privacy.owners import SESSION_FIELD
+    from classification.serving.notifications import FINISHED_EVENT, owner_group
+
+    client.get(reverse("history"))
+    session = client.session
+    session[SESSION_FIELD] = "a" * 32  # as a visitor's first upload leaves it
+    session.save()
+    cookie = [(b"cookie", f"sessionid={session.session_key}".encode())]
+    hand_offs = []
+    original = sync.SyncToAsync.__call__
+
+    async def scenario():
+        feed, connected = await connect("/ws/classifications/", headers=ORIGIN + cookie)
+        assert connected
+        await asyncio.sleep(0.2)  # subscribed
+        monkeypatch.setattr(sync.SyncToAsync, "__call__",
+                            lambda self, *a, **k: (hand_offs.append(self.func), original(self, *a, **k))[1])
+        await get_channel_layer().group_send(owner_group(None, "a" * 32),
+                                             {"type": FINISHED_EVENT, "classification": {"id": "x"}})
+        pushed = await receive_until(feed, "result", timeout=10)
+        monkeypatch.undo()
+        await feed.disconnect()
+        return pushed
+
+    assert run(scenario)["classification"] == {"id": "x"}
+    assert hand_offs == []
+
+
 @pytest.mark.parametrize(
     "frame, code",
     [(b"definitely not an image", "unsupported_type"), (image_bytes("JPEG")[:200], "corrupt_image")],
@@ -106,7 +140,7 @@ def test_undecodable_frames_are_refused_and_the_socket_stays_usable(active_tiny_
     assert refused["type"] == "rejected" and refused["code"] == code and refused["message"]
     assert accepted["type"] == "accepted"
     assert Classification.objects.count() == 1
-    assert len(stored_files() - before) == 2  # the good frame and its thumbnail only
+    assert len(stored_files() - before) == 1  # the good frame only (the worker makes its thumbnail)
 
 
 def test_oversized_frame_is_refused(active_tiny_model, settings):

@@ -47,7 +47,10 @@ class ClassificationSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
     detail_url = serializers.URLField(help_text="The result's web page.")
     image_url = serializers.URLField(help_text="The stored image.")
-    thumbnail_url = serializers.URLField(help_text="A JPEG thumbnail, at most 256 pixels a side.")
+    thumbnail_url = serializers.URLField(
+        help_text="A JPEG thumbnail, at most 256 pixels a side, made when the image is classified; "
+        "the image itself before."
+    )
     status_url = serializers.URLField(help_text="This classification in the API: poll it until it is finished.")
     reviewed_label = serializers.CharField(allow_null=True, help_text="The label a person confirmed, if any.")
     reviewed_at = serializers.DateTimeField(allow_null=True)

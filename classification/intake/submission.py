@@ -139,8 +139,8 @@ def _store(
         content_hash=validated.sha256,
     )
     try:
+        # The worker makes the thumbnail from the pixels it decodes anyway (classification.serving.classify).
         classification.image.save(f"image.{validated.extension}", ContentFile(validated.data), save=False)
-        classification.thumbnail.save("thumbnail.jpg", ContentFile(validated.thumbnail_jpeg), save=False)
         classification.save()  # one INSERT in autocommit; a transaction around it only added BEGIN and COMMIT
     except Exception as exc:
         _delete_files(classification)

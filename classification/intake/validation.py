@@ -56,7 +56,6 @@ class ValidatedImage:
     width: int
     height: int
     sha256: str
-    thumbnail_jpeg: bytes
 
     @property
     def content_type(self) -> str:
@@ -129,17 +128,16 @@ def validate_image(data: bytes) -> ValidatedImage:
     try:
         with warnings.catch_warnings(), decoding(width * height):
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image, clean = sanitize.clean(data)
+            (width, height), clean = sanitize.clean(data)  # upright: after EXIF rotation
     except Exception:
         raise _corrupt()
     return ValidatedImage(
         data=clean.data,
         format=clean.format,
         extension=clean.extension,
-        width=image.width,  # upright, after EXIF rotation
-        height=image.height,
+        width=width,
+        height=height,
         sha256=hashlib.sha256(data).hexdigest(),
-        thumbnail_jpeg=sanitize.thumbnail_jpeg(image),
     )
 
 

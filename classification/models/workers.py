@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import models
@@ -31,6 +32,24 @@ def heartbeat_seconds() -> float:
 def this_process_id() -> str:
     """``"hostname:pid"`` of this process: what it writes into the rows it claims."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def process_started_at(pid: int) -> float | None:
+    """When process ``pid`` of this machine started (Unix time, to within a second), or None when unknown.
+
+    From /proc: its start in clock ticks since boot, plus the boot time (whole seconds).
+    """
+    try:
+        ticks = int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[-1].split()[19])  # field 22, starttime
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+#: A process that started more than this after a claim is not the one that made it (boot time is whole seconds).
+START_TOLERANCE_S = 1.0
 
 
 def pid_exists(pid: int) -> bool:
@@ -57,18 +76,29 @@ class WorkerProcessQuerySet(models.QuerySet):
     def forgotten(self):
         return self.filter(last_seen__lt=timezone.now() - timedelta(seconds=FORGET_BEATS * heartbeat_seconds()))
 
-    def is_alive(self, worker_id: str) -> bool:
-        """Whether the process ``"hostname:pid"`` still runs.
+    def is_alive(self, worker_id: str, claimed_at: datetime | None = None) -> bool:
+        """Whether the process ``"hostname:pid"`` still runs (and, given ``claimed_at``, is the one that claimed then).
 
         On this host the process table decides (a killed process is dead at
         once, whatever its last beat said); elsewhere a live heartbeat does.
         An empty id (nobody holds the row) is not alive.
+
+        A process that started after the claim is not its claimant, even with
+        its id: a restarted container keeps its host name and numbers its
+        processes from 1 again (so does a rebooted machine), so a new process
+        (or thread) may well have the pid of one that died holding rows. Its
+        heartbeat row tells when it started; here, so does the process table.
         """
         hostname, _, pid = worker_id.rpartition(":")
         if not hostname or not pid.isdigit():
             return False
+        if claimed_at is not None and self.filter(hostname=hostname, pid=int(pid), started_at__gt=claimed_at).exists():
+            return False
         if hostname == socket.gethostname():
-            return pid_exists(int(pid))
+            if not pid_exists(int(pid)):
+                return False
+            started = process_started_at(int(pid)) if claimed_at is not None else None
+            return started is None or started <= claimed_at.timestamp() + START_TOLERANCE_S
         return self.live().filter(hostname=hostname, pid=int(pid)).exists()
 
 

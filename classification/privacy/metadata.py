@@ -13,11 +13,13 @@ import io
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from PIL import Image
 
 from classification.intake import sanitize
 from classification.models import Classification
+from ml.preprocessing import open_image, thumbnail_jpeg
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +52,12 @@ def clean_stored_image(classification: Classification, *, dry_run: bool = False)
         return False
     if dry_run:
         return True
-    image, clean = sanitize.clean(data)
+    size, clean = sanitize.clean(data)
     old_names = [field.name for field in (classification.image, classification.thumbnail) if field.name]
     classification.image.save(f"image.{clean.extension}", ContentFile(clean.data), save=False)
-    classification.thumbnail.save("thumbnail.jpg", ContentFile(sanitize.thumbnail_jpeg(image)), save=False)
+    classification.thumbnail.save("thumbnail.jpg", ContentFile(thumbnail_jpeg(open_image(clean.data), settings.CLASSIFIER["THUMBNAIL_SIZE"])), save=False)
     classification.content_type, classification.byte_size = clean.content_type, len(clean.data)
-    classification.width, classification.height = image.size
+    classification.width, classification.height = size
     classification.save(update_fields=["image", "thumbnail", "content_type", "byte_size", "width", "height"])
     for name in old_names:
         try:

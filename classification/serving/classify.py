@@ -10,6 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Callable, Sequence
 
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -17,6 +20,7 @@ from classification.models import Classification, ModelVersion
 from classification.serving import heartbeats
 from classification.serving.notifications import notify_finished_many
 from ml.predictor import Prediction, Predictor
+from ml.preprocessing import open_image, thumbnail_jpeg
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +76,7 @@ def classify_stored_images(classification_ids: Sequence[int], load_model: ModelL
         row.model_version = version
         row.error_message = ""
     saved = _save_held(pending, finished)
+    _delete_new_thumbnails(row for row in pending if row not in saved)
     notify_finished_many(saved)
     return rows
 
@@ -107,12 +112,15 @@ def _claim(ids: Sequence[int], started) -> set[int]:
     of the same row never classify it twice at once.
     """
     me = heartbeats.worker_id()
-    holders = set(
+    claims = set(
         Classification.objects.filter(pk__in=ids, status=Classification.Status.RUNNING)
-        .values_list("worker", flat=True)
+        .values_list("worker", "started_at")
     )
-    dead = [holder for holder in holders if holder != me and not heartbeats.is_alive(holder)]
-    free = Q(status=Classification.Status.QUEUED) | Q(status=Classification.Status.RUNNING, worker__in=dead)
+    # A claim of this process's id made before it started is a predecessor's (a restarted container reuses pids).
+    free = Q(status=Classification.Status.QUEUED)
+    for holder, claimed_at in claims:
+        if not heartbeats.is_alive(holder, claimed_at):
+            free |= Q(status=Classification.Status.RUNNING, worker=holder, started_at=claimed_at)
     Classification.objects.filter(Q(pk__in=ids) & free).update(
         status=Classification.Status.RUNNING, worker=me, started_at=started
     )
@@ -130,11 +138,13 @@ def _save_held(rows: list[Classification], finished) -> list[Classification]:
     took over meanwhile (it judged this process dead) is left to its new holder.
     """
     held = Classification.objects.filter(status=Classification.Status.RUNNING, worker=heartbeats.worker_id())
-    if len(rows) == 1:  # one UPDATE; bulk_update adds a transaction around it
-        row = rows[0]
-        count = held.filter(pk=row.pk).update(**{name: getattr(row, name) for name in _RESULT_FIELDS})
+    if len(rows) == 1:  # one UPDATE, no transaction around it
+        count = _update(held, rows[0])
     else:
-        count = held.bulk_update(rows, _RESULT_FIELDS)
+        # An UPDATE a row, in one transaction: bulk_update's CASE expressions, one per field over every
+        # row, cost the worker 1.3 ms of CPU per image against 0.5 (a batch of 5).
+        with transaction.atomic():
+            count = sum(_update(held, row) for row in rows)
     if count == len(rows):
         return rows
     mine = set(
@@ -145,23 +155,42 @@ def _save_held(rows: list[Classification], finished) -> list[Classification]:
     return [row for row in rows if row.pk in mine]
 
 
+def _update(held, row: Classification) -> int:
+    return held.filter(pk=row.pk).update(**{name: getattr(row, name) for name in _RESULT_FIELDS})
+
+
 # Only what classifying writes: a review saved meanwhile is kept.
 _RESULT_FIELDS = [
     "status", "predicted_label", "confidence", "probabilities", "model_version", "error_message",
-    "started_at", "finished_at",
+    "started_at", "finished_at", "thumbnail",
 ]
 
 
 def _predict_each(predictor: Predictor, rows: list[Classification]) -> list[Prediction | Exception]:
-    """Each row's prediction, or the error that stopped it (unreadable file, undecodable image)."""
-    images: list[bytes | Exception] = []
+    """Each row's prediction, or the error that stopped it (unreadable file, undecodable image).
+
+    Each image is decoded once, as the model's preprocessing decodes it (a
+    JPEG at the smallest scale still covering the model's input), and a row
+    without a thumbnail gets one from those pixels: the web process no longer
+    makes it, and its pages show the image itself until then.
+    """
+    size = predictor.metadata.input_size
+    images: list = []
     for row in rows:
         try:
             with row.image.open("rb") as fh:
-                images.append(fh.read())
+                data = fh.read()
         except Exception as exc:  # storage backends raise many types for a missing file
             logger.exception("Classification %s: the stored image cannot be read", row.pk)
             images.append(exc)
+            continue
+        try:
+            images.append(open_image(data, reduce_to=size))
+        except Exception as exc:  # Pillow raises many types for a bad file
+            images.append(exc)
+            continue
+        if not row.thumbnail.name:
+            _add_thumbnail(row, images[-1], data)
     readable = [image for image in images if not isinstance(image, Exception)]
     predictions = iter(predictor.predict_each(readable))
     outcomes = [image if isinstance(image, Exception) else next(predictions) for image in images]
@@ -169,3 +198,31 @@ def _predict_each(predictor: Predictor, rows: list[Classification]) -> list[Pred
         if isinstance(outcome, Exception):
             logger.warning("Classification %s failed: %s", row.pk, outcome)
     return outcomes
+
+
+def _add_thumbnail(row: Classification, image, data: bytes) -> None:
+    """Store a thumbnail for ``row`` (saved with its result); without one its pages keep showing the image.
+
+    Made from the pixels decoded for the model, unless the model's input is
+    smaller than the thumbnail and the JPEG was decoded at a reduced scale for
+    it: then from a decode at the thumbnail's size.
+    """
+    side = settings.CLASSIFIER["THUMBNAIL_SIZE"]
+    try:
+        if max(image.size) < min(side, max(row.width or 0, row.height or 0)):
+            image = open_image(data, reduce_to=side)
+        row.thumbnail.save("thumbnail.jpg", ContentFile(thumbnail_jpeg(image, side)), save=False)
+        row.new_thumbnail = True
+    except Exception:
+        logger.warning("Classification %s: could not store its thumbnail", row.pk, exc_info=True)
+        row.thumbnail.name = ""
+
+
+def _delete_new_thumbnails(rows) -> None:
+    """Thumbnails made for rows whose results were not saved (another process took them over)."""
+    for row in rows:
+        if getattr(row, "new_thumbnail", False) and row.thumbnail.name:
+            try:
+                row.thumbnail.storage.delete(row.thumbnail.name)
+            except Exception:
+                logger.warning("Could not remove the unused thumbnail %s", row.thumbnail.name, exc_info=True)

@@ -38,9 +38,12 @@ def worker_id() -> str:
     return this_process_id()
 
 
-def is_alive(worker_id: str) -> bool:
-    """Whether the process that wrote ``worker_id`` into a claim still runs (same host: its pid; else a live beat)."""
-    return WorkerProcess.objects.is_alive(worker_id)
+def is_alive(worker_id: str, claimed_at=None) -> bool:
+    """Whether the process that wrote ``worker_id`` into a claim (made at ``claimed_at``) still runs.
+
+    Same host: its pid, and no later process in its place; else a live beat (WorkerProcessQuerySet.is_alive).
+    """
+    return WorkerProcess.objects.is_alive(worker_id, claimed_at)
 
 
 def report(**fields) -> None:

@@ -16,7 +16,7 @@ import logging
 import socket
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from classification import queueing
@@ -29,16 +29,22 @@ logger = logging.getLogger(__name__)
 def requeue_rows_of_dead_processes_here() -> dict[str, int]:
     """Queue again (or fail, past their attempts) the running rows of this host's dead processes."""
     running = Classification.objects.filter(status=Classification.Status.RUNNING)
-    holders = set(running.filter(worker__startswith=f"{socket.gethostname()}:").values_list("worker", flat=True))
-    dead = [holder for holder in holders if not WorkerProcess.objects.is_alive(holder)]
-    if not dead:
+    # A claim is void when its process is gone, or when the process now bearing its id started after it
+    # (this very process, say, in a restarted container that numbered its processes from 1 again).
+    claims = set(running.filter(worker__startswith=f"{socket.gethostname()}:").values_list("worker", "started_at"))
+    void = [(holder, claimed_at) for holder, claimed_at in claims
+            if not WorkerProcess.objects.is_alive(holder, claimed_at)]
+    if not void:
         return {"requeued": 0, "failed": 0}
+    dead = {holder for holder, _ in void}
+    # Conditional on the same claim (holder and time), so a row another process took over meanwhile is left alone.
+    held = Q()
+    for holder, claimed_at in void:
+        held |= Q(worker=holder, started_at=claimed_at)
+    orphans = running.filter(held)
     now, limit = timezone.now(), settings.CLASSIFIER["MAX_ATTEMPTS"]
-    orphans = running.filter(worker__in=dead)
-    # Conditional on the same claim, so a row another process took over meanwhile is left alone.
     failed_ids = list(orphans.filter(attempts__gte=limit).values_list("pk", flat=True))
-    failed = Classification.objects.filter(pk__in=failed_ids, status=Classification.Status.RUNNING,
-                                           worker__in=dead).update(
+    failed = orphans.filter(pk__in=failed_ids).update(
         status=Classification.Status.FAILED, finished_at=now,
         error_message=f"Gave up after {limit} attempts: the process classifying it died each time.",
     )
@@ -46,7 +52,7 @@ def requeue_rows_of_dead_processes_here() -> dict[str, int]:
         notify_finished(row)
     requeued = 0
     for pk in orphans.values_list("pk", flat=True):
-        if Classification.objects.filter(pk=pk, status=Classification.Status.RUNNING, worker__in=dead).update(
+        if orphans.filter(pk=pk).update(
             status=Classification.Status.QUEUED, worker="", requeued_at=now, attempts=F("attempts") + 1
         ):
             requeued += 1

@@ -66,22 +66,26 @@ def requeue_stuck(now=None) -> dict[str, int]:
     return counts
 
 
-_SEEN = ("pk", "status", "worker", "attempts")
+_SEEN = ("pk", "status", "worker", "started_at", "attempts")
 
 
 def abandoned_running(now=None) -> list[dict]:
     """Running rows whose claiming process is dead, as seen (:data:`_SEEN`).
 
-    A row with no recorded holder (claimed before holders were recorded) is
-    taken as abandoned once it has run longer than ``STUCK_AFTER_SECONDS``.
+    Dead: gone, or replaced under the same id by a process that started after
+    the claim (heartbeats.is_alive). A row with no recorded holder (claimed
+    before holders were recorded) is taken as abandoned once it has run longer
+    than ``STUCK_AFTER_SECONDS``.
     """
     now = now or timezone.now()
     running = Classification.objects.filter(status=Classification.Status.RUNNING)
-    holders = set(running.exclude(worker="").values_list("worker", flat=True).distinct())
-    dead = [worker for worker in holders if not heartbeats.is_alive(worker)]
+    claims = set(running.exclude(worker="").values_list("worker", "started_at").distinct())
     unnamed_before = now - timedelta(seconds=settings.CLASSIFIER["STUCK_AFTER_SECONDS"])
-    rows = running.filter(Q(worker__in=dead) | Q(worker="", started_at__lt=unnamed_before))
-    return list(rows.values(*_SEEN))
+    void = Q(worker="", started_at__lt=unnamed_before)
+    for holder, claimed_at in claims:
+        if not heartbeats.is_alive(holder, claimed_at):
+            void |= Q(worker=holder, started_at=claimed_at)
+    return list(running.filter(void).values(*_SEEN))
 
 
 def _queued_past(limit) -> Q:
@@ -118,7 +122,7 @@ def _lost(ids, deliveries: queueing.Deliveries | None, limit) -> set[int]:
 
 def _take_back(row: dict, now, counts: dict[str, int], *, send: bool) -> None:
     """Queue one row again (conditionally on what was seen), or fail it when its attempts are used up."""
-    seen = Classification.objects.filter(pk=row["pk"], status=row["status"], worker=row["worker"], attempts=row["attempts"])
+    seen = Classification.objects.filter(**row)  # what the sweeper saw (_SEEN): status, holder, claim time, attempts
     if row["attempts"] >= settings.CLASSIFIER["MAX_ATTEMPTS"]:
         failed = seen.update(
             status=Classification.Status.FAILED, worker="", finished_at=now,

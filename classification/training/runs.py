@@ -101,15 +101,15 @@ def interrupt_abandoned(runs=None) -> int:
     """
     candidates = (runs if runs is not None else TrainingRun.objects.all()).filter(status=TrainingRun.Status.RUNNING)
     interrupted = 0
-    for run_id, worker in candidates.values_list("pk", "claimed_by"):
-        if worker and WorkerProcess.objects.is_alive(worker):
+    for run_id, worker, claimed_at in candidates.values_list("pk", "claimed_by", "started_at"):
+        if worker and WorkerProcess.objects.is_alive(worker, claimed_at):
             continue
         message = (
             f"The training process ({worker or 'unknown'}) stopped before the run finished (killed, out of memory, "
             "or over the time limit). Start it again from the admin (Training runs, “Start again”)."
         )
         interrupted += TrainingRun.objects.filter(
-            pk=run_id, status=TrainingRun.Status.RUNNING, claimed_by=worker
+            pk=run_id, status=TrainingRun.Status.RUNNING, claimed_by=worker, started_at=claimed_at
         ).update(status=TrainingRun.Status.INTERRUPTED, stage="interrupted", error_message=message,
                  finished_at=timezone.now())
     return interrupted

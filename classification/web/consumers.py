@@ -27,7 +27,7 @@ from classification.intake import ratelimit, submission
 from classification.intake.validation import ImageRejected, human_size
 from classification.models import Classification
 from classification.privacy.owners import SESSION_FIELD, Owner, owner_from
-from classification.serving.notifications import owner_group, pushes_reach_pages
+from classification.serving.notifications import FINISHED_EVENT, owner_group, pushes_reach_pages
 from classification.serving.payloads import classification_payload
 
 
@@ -180,6 +180,14 @@ class LiveFeedConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(
             {"type": "error", "code": "unexpected_message", "message": "This socket only sends results; it reads nothing."}
         )
+
+    async def dispatch(self, message):
+        # A result is relayed as it came, touching no database: Channels would first hand each message to a
+        # thread to close stale database connections (0.2 of the 1.3 ms of web CPU a push cost).
+        if message["type"] == FINISHED_EVENT:
+            await self.classification_finished(message)
+            return
+        await super().dispatch(message)
 
     async def classification_finished(self, event):
         await self.send_json({"type": "result", "classification": event["classification"]})

@@ -41,6 +41,9 @@ def image_response(classification: Classification) -> HttpResponse:
 
 
 def thumbnail_response(classification: Classification) -> HttpResponse:
+    """The thumbnail, or the image itself until the worker has made one (it does when it classifies)."""
+    if not classification.thumbnail.name:
+        return image_response(classification)
     response = serve_stored(classification.thumbnail)
     if isinstance(response, FileResponse):
         response["Content-Type"] = "image/jpeg"
