@@ -25,6 +25,8 @@ import argparse
 import json
 import os
 import random
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -49,6 +51,15 @@ def main() -> None:
         raise SystemExit(f"needs {SHARED_DIR}/datasets and {WEIGHTS} (set SHARED_DIR)")
     counts = [int(n) for n in args.reviews.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
+    if len(seeds) > 1:
+        # Django is set up once per process, with the first stack's database: each seed gets a process.
+        for index, seed in enumerate(seeds):
+            resume = ["--resume"] if args.resume or index else []
+            command = [sys.executable, "-m", "bench.active_learning", "--seeds", str(seed), "--reviews", args.reviews,
+                       "--size", str(args.size), "--synth", str(args.synth), *resume]
+            if subprocess.run(command, cwd=REPO_DIR).returncode:
+                raise SystemExit(f"seed {seed} failed (above); the seeds before it are kept: rerun with --resume")
+        return
 
     from ml.demo_data import build_demo_dataset
     from ml.layouts import read_layout

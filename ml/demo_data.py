@@ -61,7 +61,8 @@ a green box is not what makes a photo uber_eats. Real photos are linked, not cop
     synth_options = json.loads(json.dumps(synth_options or {}))  # as the manifest will read back
     manifest = {"source": str(shared_datasets), "uber_eats_count": uber_eats_count, "seed": seed, "version": 3,
                 "synth_version": synth.VERSION, "split": [DEMO_VAL_SPLIT, DEMO_TEST_SPLIT],
-                "relabel": sorted(corrected.items()), "synth_options": synth_options, "decoys": decoys}
+                "relabel": [list(item) for item in sorted(corrected.items())], "synth_options": synth_options,
+                "decoys": decoys}
     manifest_path = out / "manifest.json"
     if manifest_path.is_file() and json.loads(manifest_path.read_text()) == manifest:
         return out

@@ -128,5 +128,8 @@ Images per class and split:
 - `test_*`, `samples_*`: confusion matrices (counts and normalised), classification reports, reliability diagram.
 - `demo_summary.json`: the numbers above, the held-out mistakes.
 - `{LOSO_FILE}`: leave one source out (`python -m bench.demo_experiments --what loso`).
+
+How each part of the recipe was chosen on the validation split, the other runs and seeds: the
+project README, "The demo model".
 """
     (out / "README.md").write_text(text)

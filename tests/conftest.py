@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import os
 import subprocess
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,6 +89,38 @@ def classify_now(active_tiny_model, tiny_predictor):
     return classify
 
 
+def _off_any_event_loop(call):
+    """Run ``call`` in a thread of its own when this one runs an event loop, else here.
+
+    Playwright's sync API keeps an event loop running in the test's thread, and
+    Django refuses database work in such a thread; a solo worker's start-up
+    signal (``worker_process_init``) loads the active model from the database
+    in the thread that builds the worker.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call()
+    from django.db import connections
+
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # handed back to the caller's thread
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run, name="worker-start")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 @contextmanager
 def solo_worker(**options):
     """A real Celery worker (solo pool, in this process) on the real Redis broker.
@@ -104,8 +138,15 @@ def solo_worker(**options):
 
     connections.close_all()
     try:
-        with start_worker(app, pool="solo", perform_ping_check=False, **options) as worker:
+        manager = start_worker(app, pool="solo", perform_ping_check=False, **options)
+        worker = _off_any_event_loop(manager.__enter__)
+        try:
             yield worker
+        except BaseException as exc:
+            if not manager.__exit__(type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            manager.__exit__(None, None, None)
     finally:
         from classification.serving import process_model
 

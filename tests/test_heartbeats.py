@@ -57,6 +57,32 @@ def test_a_beat_records_this_process_and_live_counts_only_recent_beats(settings)
     assert not WorkerProcess.objects.filter(pk=gone.pk).exists()  # silent for ten beats: forgotten
 
 
+def test_a_beat_forgets_this_hosts_processes_that_are_gone_at_once():
+    """A killed pool process must not count as live for three more beats: its replacement's first beat removes it."""
+    here = socket.gethostname()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        alive = WorkerProcess.objects.create(hostname=here, pid=running.pid, role="classify",
+                                             started_at=timezone.now() + timedelta(seconds=1))
+        killed = WorkerProcess.objects.create(hostname=here, pid=_dead_pid(), role="classify",
+                                              started_at=timezone.now())
+        # Its pid now belongs to a process (the one running these tests' parent) that started long after it.
+        replaced = WorkerProcess.objects.create(hostname=here, pid=os.getppid(), role="classify",
+                                                started_at=timezone.now() - timedelta(days=3650))
+        elsewhere = WorkerProcess.objects.create(hostname="elsewhere", pid=_dead_pid(), role="classify")
+        assert WorkerProcess.objects.live(role="classify").filter(pk=killed.pk).exists()  # its last beat is recent
+
+        heartbeats.beat()
+
+        assert not WorkerProcess.objects.filter(pk__in=[killed.pk, replaced.pk]).exists()
+        assert WorkerProcess.objects.filter(pk=alive.pk).exists()
+        assert WorkerProcess.objects.filter(pk=elsewhere.pk).exists()  # another host's: its heartbeat decides
+        assert WorkerProcess.objects.filter(hostname=here, pid=os.getpid()).exists()
+    finally:
+        running.kill()
+        running.wait()
+
+
 def test_is_alive_asks_the_process_table_here_and_heartbeats_elsewhere():
     here = socket.gethostname()
     assert heartbeats.is_alive(heartbeats.worker_id())

@@ -13,7 +13,7 @@ over within ``CAPTURE_LEASE_SECONDS``.
 from __future__ import annotations
 
 import logging
-import threading
+import time
 
 from django.conf import settings
 from django.db import connection
@@ -24,6 +24,9 @@ from classification.models import Camera
 
 logger = logging.getLogger(__name__)
 
+#: How often a waiting service looks whether it was asked to stop.
+STOP_CHECK_SECONDS = 0.2
+
 
 class CaptureService:
     def __init__(self, *, holder: str | None = None, lease_seconds: float | None = None,
@@ -33,26 +36,37 @@ class CaptureService:
         self.lease_seconds = lease_seconds or options["CAPTURE_LEASE_SECONDS"]
         self.max_cameras = options["CAPTURE_MAX_CAMERAS"] if max_cameras is None else max_cameras
         self.threads: dict[int, CameraCapture] = {}
-        self.stopping = threading.Event()
+        self.stop_requested = False
 
     def run(self) -> None:
         """Until :meth:`stop`: keep the leases and threads current."""
         logger.info("Capture service %s started (lease %.0f s, up to %s cameras)",
                     self.holder, self.lease_seconds, self.max_cameras)
         try:
-            while not self.stopping.is_set():
+            while not self.stop_requested:
                 try:
                     self.tick()
                 except Exception:
                     logger.exception("Capture service: a round of lease keeping failed; trying again")
                 finally:
                     connection.close()
-                self.stopping.wait(self.lease_seconds / 3)
+                self._pause(self.lease_seconds / 3)
         finally:
             self.shutdown()
 
     def stop(self) -> None:
-        self.stopping.set()
+        """Ask :meth:`run` to end (within :data:`STOP_CHECK_SECONDS`); safe in a signal handler.
+
+        It takes no lock: a handler that set a ``threading.Event`` held the
+        Event's lock when a second signal came (Ctrl-C, then ``make run``'s
+        TERM to the group), and the second handler waited for it for ever.
+        """
+        self.stop_requested = True
+
+    def _pause(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stop_requested and time.monotonic() < deadline:
+            time.sleep(min(STOP_CHECK_SECONDS, max(0.0, deadline - time.monotonic())))
 
     def tick(self) -> None:
         held = leases.renew(self.holder, list(self.threads), self.lease_seconds)

@@ -4,8 +4,9 @@ A process calls :func:`start_heartbeat` once it is up (the tasks module does,
 in ``worker_process_init``): a daemon thread upserts its ``WorkerProcess`` row
 every ``CLASSIFIER["HEARTBEAT_SECONDS"]``. A killed process stops beating; its
 row turns stale after three beats (``WorkerProcess.objects.live()``), and any
-live process deletes rows silent for ten, so readiness, ``/metrics`` and the
-admin count only live processes. Row claims name the process by
+live process deletes rows silent for ten, and at once the rows of processes
+on its own host that are gone, so readiness, ``/metrics`` and the admin count
+only live processes. Row claims name the process by
 :func:`worker_id`; :func:`is_alive` tells whether such a claim is still held.
 
 The thread uses its own database connection (Django's are per thread), closed
@@ -59,8 +60,25 @@ def beat() -> None:
         defaults["last_seen"] = timezone.now()
         WorkerProcess.objects.update_or_create(hostname=socket.gethostname(), pid=os.getpid(), defaults=defaults)
         WorkerProcess.objects.forgotten().delete()
+        _forget_dead_neighbours()
     except Exception:  # a status row must never stop a worker
         logger.warning("Could not record this worker's heartbeat", exc_info=True)
+
+
+def _forget_dead_neighbours() -> None:
+    """Delete the rows of this host's processes that are gone, as a clean stop deletes its own.
+
+    A killed pool process would otherwise count as live for three more beats
+    (readiness, ``/metrics``); its replacement's first beat, or any
+    neighbour's next one, removes it. The process table says who is gone here:
+    no such pid, or a later process that took its pid.
+    """
+    host = socket.gethostname()
+    neighbours = WorkerProcess.objects.filter(hostname=host).exclude(pid=os.getpid())
+    gone = [pk for pk, pid, started_at in neighbours.values_list("pk", "pid", "started_at")
+            if not WorkerProcess.objects.is_alive(f"{host}:{pid}", started_at)]
+    if gone:
+        WorkerProcess.objects.filter(pk__in=gone).delete()
 
 
 def start_heartbeat(role: str) -> None:

@@ -124,6 +124,9 @@ def test_demo_dataset_relabels_listed_photos_without_moving_them_between_splits(
 
     out = build_demo_dataset(source, tmp_path / "fixed", uber_eats_count=1, seed=0, relabel=relabel)
     assert [p.relative_to(out).parts[:2] for p in out.rglob("blue__blue_002.png")] == [(part, "human")]
+    built = (out / "manifest.json").stat().st_mtime_ns
+    assert build_demo_dataset(source, out, uber_eats_count=1, seed=0, relabel=relabel) == out
+    assert (out / "manifest.json").stat().st_mtime_ns == built  # reused, not rebuilt
 
     relabel.write_text("file,label\nphotos/blue/nope.png,human\n")
     with pytest.raises(DatasetError, match="not in"):
