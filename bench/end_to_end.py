@@ -136,6 +136,33 @@ class Uploader:
         return response.json()["accepted"][0]["id"], sent, answered
 
 
+def upload_for(uploaders: list[Uploader], images: list[bytes], seconds: float, suffix: str) -> tuple[list[float], float]:
+    """Each uploader sends photos back to back (not waiting for results) for ``seconds``, one thread each.
+
+    Returns every upload's answer time (seconds) and the wall time the whole level took.
+    """
+    latencies: list[float] = []
+    lock = threading.Lock()
+    started = time.monotonic()
+    deadline = started + seconds
+
+    def client(index: int) -> None:
+        mine, sent = [], 0
+        while time.monotonic() < deadline:
+            _, at, answered = uploaders[index].upload(f"{index}-{sent}{suffix}", images[(index + sent) % len(images)])
+            mine.append(answered - at)
+            sent += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(index,)) for index in range(len(uploaders))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, time.monotonic() - started
+
+
 def run_level(url: str, feed: LiveFeed, images: list[bytes], clients: int, per_client: int, time_limit: float,
               interval: float | None = None) -> list[dict]:
     """Each client uploads up to ``per_client`` photos, each once the previous result was pushed;

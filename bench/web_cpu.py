@@ -28,12 +28,10 @@ import shutil
 import statistics
 import subprocess
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 from bench.common import REPO_DIR, CpuMeter, percentile, print_table, sample_images, write_results
-from bench.end_to_end import Uploader
+from bench.end_to_end import Uploader, upload_for
 from bench.stack import Stack, light_bundle
 
 WORKING_TREE = {"HEAD", ".", ""}
@@ -56,27 +54,8 @@ def checkout(revision: str, scratch: Path) -> tuple[Path, str]:
 
 def measure(url: str, pid: int, images: list[bytes], clients: int, seconds: float) -> dict:
     uploaders = [Uploader(url) for _ in range(clients)]
-    latencies: list[float] = []
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
     meter = CpuMeter({"web": [pid]})
-    started = time.monotonic()
-
-    def client(index: int) -> None:
-        mine, sent = [], 0
-        while time.monotonic() < deadline:
-            _, at, answered = uploaders[index].upload(f"{index}-{sent}.png", images[(index + sent) % len(images)])
-            mine.append(answered - at)
-            sent += 1
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=client, args=(index,)) for index in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - started
+    latencies, elapsed = upload_for(uploaders, images, seconds, ".png")
     cpu = meter.seconds()
     count = max(1, len(latencies))
     return {

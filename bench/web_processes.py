@@ -19,12 +19,10 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 from bench.common import CpuMeter, percentile, print_table, sample_images, write_results
-from bench.end_to_end import Uploader
+from bench.end_to_end import Uploader, upload_for
 from bench.stack import Stack, light_bundle
 
 
@@ -61,27 +59,8 @@ def run_level(urls: list[str], pids: list[int], images: list[bytes], clients: in
     uploaders = [Uploader(urls[index % len(urls)]) for index in range(clients)]
     for uploader in uploaders:  # one request each first: connections open, the code paths warm
         uploader.upload("warm.jpg", images[0])
-    latencies: list[float] = []
-    lock = threading.Lock()
     meter = CpuMeter({"web": pids})
-    started = time.monotonic()
-    deadline = started + seconds
-
-    def client(index: int) -> None:
-        mine, sent = [], 0
-        while time.monotonic() < deadline:
-            _, at, answered = uploaders[index].upload(f"{index}-{sent}.jpg", images[(index + sent) % len(images)])
-            mine.append(answered - at)
-            sent += 1
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=client, args=(index,)) for index in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - started
+    latencies, elapsed = upload_for(uploaders, images, seconds, ".jpg")
     web_cpu = meter.seconds().get("web", 0.0)
     return {
         "processes": len(urls),
