@@ -20,6 +20,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 def test_webcam_page_bounds_the_interval_clears_refusals_and_sends_no_black_frame(
     active_tiny_model, daphne_server, tmp_path, settings  # noqa: F811
 ):
+    from classifier_site.celery import app
+
+    app.control.purge()  # messages earlier tests left name ids the flush gave out again
     video = write_y4m(camera_picture(), tmp_path / "camera.y4m")
     fake_camera = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                    f"--use-file-for-fake-video-capture={video}")
