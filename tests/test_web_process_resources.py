@@ -168,3 +168,27 @@ def test_a_rate_limit_hit_is_one_redis_round_trip(monkeypatch):
     assert len(sent) == 3
     key = next(k for k in cache._cache.get_client().keys("*") if b"ratelimit:upload:ip:192.0.2.1" in k)
     assert 0 < cache._cache.get_client().ttl(key) <= 61  # the window's key expires with it
+
+
+@pytest.mark.django_db
+def test_a_visitor_s_session_is_read_from_the_cache_not_the_database():
+    """Every upload reads its visitor's session (the owner key); a query for it cost the web process more than
+    a cache read. The session is still written to the database, for when the cache misses."""
+    from django.contrib.sessions.models import Session
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    from classification.privacy.owners import SESSION_FIELD
+
+    client = Client()
+    client.get(reverse("history"))
+    session = client.session
+    session[SESSION_FIELD] = "b" * 32
+    session.save()
+    assert Session.objects.filter(session_key=session.session_key).exists()
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse("history")).status_code == 200
+    assert not [query for query in queries.captured_queries if "django_session" in query["sql"]]
