@@ -6,7 +6,11 @@ that touched the cache (the upload form's rate limit) opened a new Redis
 connection, and redis-py reads package metadata for each. Django's Redis cache
 takes a ``pool_class`` (CACHES OPTIONS); this one hands every cache object the
 process's pool for the same URL. redis-py pools reset themselves in a forked
-child, so sharing is safe across a prefork worker's processes too.
+child, so sharing is safe across a prefork worker's processes too. Django
+also wraps the pool in a new ``redis.Redis`` for every cache call, and
+redis-py 8 builds a dictionary of about 170 response callbacks for each: the
+pool's one client serves every call instead (a client is only a handle on its
+pool, safe to share between threads).
 
 :class:`TolerantRedisCache` is the cache backend with Redis: it answers as an
 empty cache while Redis is unreachable (see its docstring).
@@ -18,7 +22,7 @@ import logging
 import threading
 
 import redis
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +40,19 @@ class SharedConnectionPool(redis.ConnectionPool):
             return _pools[key]
 
 
+_clients: dict[int, tuple[redis.ConnectionPool, redis.Redis]] = {}
+
+
+class SharedClientCacheClient(RedisCacheClient):
+    def get_client(self, key=None, *, write=False):
+        pool = self._get_connection_pool(write)
+        shared = _clients.get(id(pool))
+        if shared is None or shared[0] is not pool:
+            with _lock:
+                shared = _clients[id(pool)] = (pool, self._client(connection_pool=pool))
+        return shared[1]
+
+
 # What a Redis that is restarting (or gone) raises; redis-py's TimeoutError and ConnectionError.
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
@@ -50,6 +67,10 @@ class TolerantRedisCache(RedisCache):
     that cannot be read cannot be incremented); :mod:`classification.intake.ratelimit`
     treats that as allowed.
     """
+
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = SharedClientCacheClient
 
     def add(self, *args, **kwargs):
         return self._or(False, super().add, *args, **kwargs)

@@ -25,7 +25,7 @@ from django.utils import timezone
 from classification.intake.submission import submit_image
 from classification.models import Classification
 from classification.privacy.owners import SESSION_FIELD
-from classification.serving.notifications import notify_finished
+from classification.serving.notifications import notify_finished, notify_finished_many, pushed_results
 from classifier_site.asgi import application
 from tests.conftest import image_bytes, stored_files
 from tests.test_api import fresh_throttle_cache, token_client  # noqa: F401  (autouse fixture)
@@ -178,6 +178,46 @@ def test_live_pushes_reach_only_their_owner(people, settings):
 
     received = async_to_sync(scenario)()
     assert received == [str(person.row.public_id) for person in people]
+
+
+def test_a_batch_s_results_reach_each_owner_in_one_message(people, monkeypatch):
+    """A micro-batch's results for one owner travel as one channel-layer message; the feed relays each of them,
+    and nobody gets another's."""
+    from channels.layers import get_channel_layer
+
+    alice, bob = people[0], people[1]
+    second = _finish(submit_image(data=image_bytes(color=(7, 70, 7)), original_name="alice-2.jpg", user=alice.user))
+    layer = get_channel_layer()
+    sent = []
+    original = type(layer).group_send
+
+    async def counted(self, group, message):
+        sent.append((group, len(pushed_results(message))))
+        return await original(self, group, message)
+
+    def cookie(person):
+        return (b"cookie", f"sessionid={person.client.cookies['sessionid'].value}".encode())
+
+    async def scenario():
+        feeds = []
+        for person in (alice, bob):
+            feed = WebsocketCommunicator(application, "/ws/classifications/", headers=[ORIGIN, cookie(person)])
+            connected, _ = await feed.connect(timeout=10)
+            assert connected
+            feeds.append(feed)
+        await asyncio.sleep(0.3)  # both subscriptions are in place
+        monkeypatch.setattr(type(layer), "group_send", counted)
+        await database_sync_to_async(notify_finished_many)([alice.row, bob.row, second])
+        received = []
+        for feed, count in zip(feeds, (2, 1)):
+            received.append([(await feed.receive_json_from(timeout=10))["classification"]["id"] for _ in range(count)])
+            assert await feed.receive_nothing(timeout=1)
+            await feed.disconnect()
+        return received
+
+    received = async_to_sync(scenario)()
+    assert received == [[str(alice.row.public_id), str(second.public_id)], [str(bob.row.public_id)]]
+    assert sorted(count for _, count in sent) == [1, 2]  # one message per owner, alice's carrying both
 
 
 def test_a_socket_without_a_session_joins_no_one(people):

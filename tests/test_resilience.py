@@ -214,3 +214,22 @@ def test_a_lost_broker_connection_closes_its_channel_without_crashing_the_worker
 
     assert "left to Redis and the sweeper" in caplog.text
     assert "not acknowledged" in caplog.text
+
+
+def test_the_broker_channel_shares_one_redis_client_per_connection_pool(settings):
+    """kombu built a client for every command (costing more CPU than the command); a new pool gets its own."""
+    from kombu import Connection
+    from kombu.utils.imports import symbol_by_name
+
+    connection = Connection(settings.CELERY_BROKER_URL, transport=symbol_by_name(settings.CELERY_BROKER_TRANSPORT))
+    channel = connection.channel()
+    try:
+        with channel.conn_or_acquire() as first, channel.conn_or_acquire() as second:
+            assert first is second and first.connection_pool is channel.pool
+            assert first.ping()
+        channel._disconnect_pools()  # what kombu does when the connection is lost
+        with channel.conn_or_acquire() as after:
+            assert after is not first and after.connection_pool is channel.pool
+            assert after.ping()
+    finally:
+        connection.release()

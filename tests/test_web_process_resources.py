@@ -46,17 +46,19 @@ def test_daphne_leaves_form_bodies_for_django_to_parse():
 
 
 @pytest.mark.django_db
-def test_cache_objects_of_every_thread_share_one_redis_pool(settings):
-    """Django builds a cache object per thread and per request context; they must not each connect."""
+def test_cache_objects_of_every_thread_share_one_redis_pool_and_client(settings):
+    """Django builds a cache object per thread and per request context; they must not each connect, nor build
+    a Redis client for every call (redis-py 8 fills ~170 response callbacks for each)."""
     from django.core.cache import caches
 
     assert settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
-    pools = []
+    pools, clients = [], []
 
     def use_cache() -> None:
         cache = caches["default"]
         cache.set("shared-pool-check", 1)
         pools.append(cache._cache._get_connection_pool(write=True))
+        clients.extend([cache._cache.get_client(write=True), cache._cache.get_client("shared-pool-check")])
 
     threads = [threading.Thread(target=use_cache) for _ in range(5)]
     for thread in threads:
@@ -66,6 +68,7 @@ def test_cache_objects_of_every_thread_share_one_redis_pool(settings):
     use_cache()
     assert len({id(pool) for pool in pools}) == 1
     assert len(pools) == 6
+    assert len({id(client) for client in clients}) == 1 and clients[0].connection_pool is pools[0]
 
 
 def _asgi_get(application, path: str):

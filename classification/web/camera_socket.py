@@ -12,6 +12,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from classification.cameras.services import visible_cameras
+from classification.serving.notifications import pushed_results
 
 
 class CameraDashboardConsumer(AsyncJsonWebsocketConsumer):
@@ -37,7 +38,8 @@ class CameraDashboardConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "rejected", "message": "This socket only sends."})
 
     async def classification_finished(self, event):
-        await self.send_json({"type": "frame", "classification": event["classification"]})
+        for classification in pushed_results(event):
+            await self.send_json({"type": "frame", "classification": classification})
 
     async def camera_status(self, event):
         await self.send_json({"type": "status", "camera": event["camera"], "health": event["health"]})

@@ -27,7 +27,7 @@ from classification.intake import ratelimit, submission
 from classification.intake.validation import ImageRejected, human_size
 from classification.models import Classification
 from classification.privacy.owners import SESSION_FIELD, Owner, owner_from
-from classification.serving.notifications import FINISHED_EVENT, owner_group, pushes_reach_pages
+from classification.serving.notifications import FINISHED_EVENT, owner_group, pushed_results, pushes_reach_pages
 from classification.serving.payloads import classification_payload
 
 
@@ -145,11 +145,11 @@ class WebcamConsumer(AsyncJsonWebsocketConsumer):
                 await self.classification_finished({"classification": classification})
 
     async def classification_finished(self, event):
-        classification = event["classification"]
-        # Sent even when the frame held no slot (it timed out, or a poll answered it first): the page
-        # shows a result once, however often it arrives.
-        self.in_flight.free(classification["id"])
-        await self.send_json({"type": "result", "classification": classification, "in_flight": len(self.in_flight)})
+        for classification in pushed_results(event):
+            # Sent even when the frame held no slot (it timed out, or a poll answered it first): the page
+            # shows a result once, however often it arrives.
+            self.in_flight.free(classification["id"])
+            await self.send_json({"type": "result", "classification": classification, "in_flight": len(self.in_flight)})
 
 
 def _is_poll(text_data: str | None) -> bool:
@@ -190,4 +190,5 @@ class LiveFeedConsumer(AsyncJsonWebsocketConsumer):
         await super().dispatch(message)
 
     async def classification_finished(self, event):
-        await self.send_json({"type": "result", "classification": event["classification"]})
+        for classification in pushed_results(event):  # a batch's results for this owner come in one message
+            await self.send_json({"type": "result", "classification": classification})
