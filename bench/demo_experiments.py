@@ -43,10 +43,16 @@ def _key(path: Path) -> str:
     return f"{real}:{real.stat().st_size}:{int(real.stat().st_mtime)}"
 
 
-def features(files: list[Path], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pooled frozen-MobileNetV2 features of ``files`` and of their mirror images, cached per file."""
+def features(files: list[Path], size: int, pooling: str = "avg") -> tuple[np.ndarray, np.ndarray]:
+    """Pooled frozen-MobileNetV2 features of ``files`` and of their mirror images, cached per file.
+
+    ``pooling`` is how the backbone's last feature map becomes a vector: "avg"
+    (the model's own, :data:`ml.architectures.FEATURES_LAYER`), "max", or
+    "avg+max" (both, side by side), or "vww" for the legacy person detector's
+    pooled features (:func:`_vww_extractor`; ``size`` is then its own 96 px).
+    """
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"features_{size}.npz"
+    path = CACHE / (f"features_{size}.npz" if pooling == "avg" else f"features_{size}_{pooling.replace('+', '')}.npz")
     cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if path.is_file():
         with np.load(path, allow_pickle=False) as data:
@@ -57,13 +63,13 @@ def features(files: list[Path], size: int) -> tuple[np.ndarray, np.ndarray]:
         from ml.datasets import load_pixels
         from ml.preprocessing import scale_pixels
 
-        extractor = _extractor(size)
+        extractor = _vww_extractor() if pooling == "vww" else _extractor(size, pooling)
         started = time.perf_counter()
         for start in range(0, len(missing), 256):
             chunk = missing[start:start + 256]
             pixels, kept = load_pixels([f for _, f in chunk], size)
             assert len(kept) == len(chunk), "an unreadable image in the demo data"
-            batch = scale_pixels(pixels.astype(np.float32), "mobilenet")
+            batch = scale_pixels(pixels.astype(np.float32), "rescale" if pooling == "vww" else "mobilenet")
             plain = extractor.predict(batch, batch_size=64, verbose=0)
             flipped = extractor.predict(batch[:, :, ::-1], batch_size=64, verbose=0)
             for (k, _), a, b in zip(chunk, plain, flipped):
@@ -77,11 +83,11 @@ def features(files: list[Path], size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([cache[k][0] for k in keys]), np.stack([cache[k][1] for k in keys])
 
 
-_EXTRACTORS: dict[int, object] = {}
+_EXTRACTORS: dict[tuple, object] = {}
 
 
-def _extractor(size: int):
-    if size not in _EXTRACTORS:
+def _extractor(size: int, pooling: str = "avg"):
+    if (size, pooling) not in _EXTRACTORS:
         import keras
 
         from ml.architectures import FEATURES_LAYER, build_model
@@ -89,8 +95,30 @@ def _extractor(size: int):
 
         quiet_tensorflow()
         model = build_model("mobilenet_v2", len(CLASSES), size, str(WEIGHTS))
-        _EXTRACTORS[size] = keras.Model(model.inputs, model.get_layer(FEATURES_LAYER).output)
-    return _EXTRACTORS[size]
+        if pooling == "avg":
+            _EXTRACTORS[size, pooling] = keras.Model(model.inputs, model.get_layer(FEATURES_LAYER).output)
+        else:
+            feature_map = model.get_layer(FEATURES_LAYER).input
+            pooled = {"max": [keras.layers.GlobalMaxPooling2D()(feature_map)],
+                      "avg+max": [keras.layers.GlobalAveragePooling2D()(feature_map),
+                                  keras.layers.GlobalMaxPooling2D()(feature_map)]}[pooling]
+            _EXTRACTORS[size, pooling] = keras.Model(
+                model.inputs, pooled[0] if len(pooled) == 1 else keras.layers.Concatenate()(pooled))
+    return _EXTRACTORS[size, pooling]
+
+
+def _vww_extractor():
+    """The pooled features of the legacy person detector (COCO Visual Wake Words, 96 px), with its person score."""
+    if ("vww",) not in _EXTRACTORS:
+        import keras
+
+        from ml.keras_io import load_model, quiet_tensorflow
+
+        quiet_tensorflow()
+        model = load_model(SHARED_DIR / "weights" / "vww_96.h5")
+        pooled = model.get_layer("flatten").output
+        _EXTRACTORS["vww",] = keras.Model(model.inputs, keras.layers.Concatenate()([pooled, model.outputs[0]]))
+    return _EXTRACTORS["vww",]
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -309,6 +337,31 @@ def variants(size: int, seed: int = 0) -> list[dict]:
     return rows
 
 
+def heads(size: int, seed: int = 1) -> list[dict]:
+    """Small persons in wide frames: pooling and a person detector's features, on the demo recipe's data.
+
+    Average pooling spreads a person covering a few cells of the last feature
+    map over all of them; max pooling keeps the strongest cell. The legacy
+    person detector (Visual Wake Words: "is there a person", COCO) adds its
+    own features and person score. Each is a head on frozen features, scored
+    on the recipe's validation split (seed 1, synthesis v3, relabelled).
+    """
+    data = demo_data(f"demo-exp-s{seed}", seed=seed, relabel=RELABEL)
+    train, val = np.flatnonzero(data.part == "train"), np.flatnonzero(data.part == "val")
+    both = features(data.files, size, "avg+max")
+    half = both[0].shape[1] // 2  # average-pooled, then max-pooled
+    pooled = {"avg": tuple(f[:, :half] for f in both), "max": tuple(f[:, half:] for f in both), "avg+max": both}
+    vww = features(data.files, 96, "vww")
+    pooled["avg + person detector"] = tuple(np.hstack([a, b]) for a, b in zip(pooled["avg"], vww))
+    pooled["person detector alone"] = vww
+    rows = []
+    for name, feats in pooled.items():
+        head = run_head(data, feats, train, l2=1e-2)
+        rows.append({"size": size, "features": name, **scores(data, feats, head, val)})
+        print(rows[-1], flush=True)
+    return rows
+
+
 def leave_one_source_out(data: Data, size: int, synth_options: dict | None = None, seed: int = 0,
                          **head_options) -> list[dict]:
     """Train without a photo collection (and uber_eats drawn over it), test on all of its photos.
@@ -484,7 +537,7 @@ def _table(title: str, rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="224", help="input sizes to compare")
-    parser.add_argument("--what", default="directions", help="comma-separated: noise, directions, variants, loso, tta")
+    parser.add_argument("--what", default="directions", help="comma-separated: noise, directions, variants, heads, loso, tta")
     parser.add_argument("--loso-data", default="demo-exp-v3", help="dataset variant folder for loso")
     parser.add_argument("--loso-options", default="{}", help="build_demo_dataset options of that variant (JSON)")
     parser.add_argument("--bundle", default=str(REPO_DIR / "ml" / "demo_model"), help="bundle for tta")
@@ -509,6 +562,10 @@ def main() -> None:
         results["variants"] = [row for size in sizes for row in variants(size)]
         tables.append(_table("Data variants (validation photos; uber_eats validation of both syntheses)",
                              results["variants"]))
+    if "heads" in what:
+        results["heads"] = [row for size in sizes for row in heads(size)]
+        tables.append(_table("Pooling and person-detector features (validation split, frozen features)",
+                             results["heads"]))
     if "loso" in what:
         data = demo_data(args.loso_data, **json.loads(args.loso_options))
         results["loso"] = leave_one_source_out(data, sizes[-1])
