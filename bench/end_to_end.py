@@ -297,6 +297,7 @@ def model_alone_under_load(predictor, arrays: list, callers: int, max_batch: int
         return latencies
 
     model = threading.Thread(target=model_loop, daemon=True)
+    cpu_before = time.process_time()  # this process: the model's threads (and the callers')
     model.start()
     began = time.perf_counter()
     with ThreadPoolExecutor(callers) as pool:
@@ -305,7 +306,8 @@ def model_alone_under_load(predictor, arrays: list, callers: int, max_batch: int
     waiting.put(None)
     model.join()
     return {"requests": len(latencies), "p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95),
-            "per_s": len(latencies) / wall}
+            "per_s": len(latencies) / wall,
+            "cpu_ms_per_image": 1000 * (time.process_time() - cpu_before) / max(1, len(latencies))}
 
 
 def first_request(stack: Stack, images: list[bytes], steady_requests: int, runs: int) -> dict:

@@ -20,7 +20,10 @@ process, PostgreSQL and Redis (shared with whatever else runs), and the
 benchmark's own clients. The model alone
 serving as many closed-loop callers (:func:`bench.end_to_end.pure_inference`)
 is measured in the same run, before and after the rounds, so each revision's
-results/s has its saturation ratio. Writes bench/results/request_cpu.json.
+results/s has its saturation ratio; and with the CPU it used per image, so
+each has a CPU ratio too: the model alone's CPU per image over the service's
+per request, what the saturation ratio is when both have the cores to
+themselves. Writes bench/results/request_cpu.json.
 
 CPU per request is the steadier figure on a busy machine: results/s follow
 whatever else takes the cores, while the work each request costs moves less.
@@ -139,6 +142,12 @@ def _cpu(before: dict, after: dict, pids) -> float:
     return sum(after[pid][2] - before.get(pid, (0, "", 0.0))[2] for pid in pids if pid in after)
 
 
+def _model_alone(bundle: Path, images: list[bytes], levels: list[int], max_batch: int) -> dict:
+    from bench.end_to_end import pure_inference
+
+    return pure_inference(bundle, images, levels, max_batch)["under_load"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--revisions", default="HEAD", help="comma-separated git revisions (HEAD: the working tree)")
@@ -154,7 +163,6 @@ def main() -> None:
         return
 
     from bench.common import REPO_DIR, print_table, sample_images, write_results
-    from bench.end_to_end import pure_inference
     from bench.web_cpu import checkout
 
     revisions = [revision.strip() for revision in args.revisions.split(",") if revision.strip()]
@@ -183,7 +191,7 @@ def main() -> None:
                 time.sleep(0.5)
         ready = json.loads((variants[0]["control"] / "ready.json").read_text())
         images, image_source = sample_images()
-        floor_before = pure_inference(Path(ready["bundle"]), images, levels, ready["max_batch"])["under_load"]
+        floor_before = _model_alone(Path(ready["bundle"]), images, levels, ready["max_batch"])
         asked = [0] * len(variants)
         for round_number in range(args.rounds):
             shift = round_number % len(variants)
@@ -205,7 +213,7 @@ def main() -> None:
                     print(f"round {round_number + 1}, {clients} clients, {variant['name']}: {result['per_s']:.1f}/s, "
                           f"batch {result['mean_batch']:.1f}, CPU ms per request "
                           + ", ".join(f"{k} {v:.2f}" for k, v in result["cpu_ms"].items()), flush=True)
-        floor_after = pure_inference(Path(ready["bundle"]), images, levels, ready["max_batch"])["under_load"]
+        floor_after = _model_alone(Path(ready["bundle"]), images, levels, ready["max_batch"])
     finally:
         for variant in variants:
             (variant["control"] / "stop").write_text("")
@@ -221,6 +229,8 @@ def main() -> None:
 
     model_alone = {clients: statistics.mean([floor_before[clients]["per_s"], floor_after[clients]["per_s"]])
                    for clients in levels}
+    model_cpu = {clients: statistics.mean([floor_before[clients]["cpu_ms_per_image"],
+                                           floor_after[clients]["cpu_ms_per_image"]]) for clients in levels}
     summary = []
     for clients in levels:
         for variant in variants:
@@ -230,6 +240,10 @@ def main() -> None:
             summary.append({"name": variant["name"], "revision": variant["revision"], "commit": variant["commit"],
                             "clients": clients, "per_s": per_s, "model_alone_per_s": model_alone[clients],
                             "ratio": per_s / model_alone[clients],
+                            "model_alone_cpu_ms_per_image": model_cpu[clients],
+                            # What the ratio is where both have the cores to themselves: the model alone's CPU per
+                            # image over the service's per request (steadier than results/s on a busy machine).
+                            "cpu_ratio": model_cpu[clients] / sum(cpu.values()),
                             "mean_batch": statistics.median(r["mean_batch"] for r in rounds),
                             "pushed_p50_ms": statistics.median(r["pushed_p50_ms"] for r in rounds),
                             "pushed_p95_ms": statistics.median(r["pushed_p95_ms"] for r in rounds),
@@ -240,10 +254,11 @@ def main() -> None:
     table = print_table(
         f"CPU per request, ms, each process (median of {args.rounds} rounds of {args.seconds:g} s; {image_source}; "
         f"load average {load_at_start[0]:.2f} at the start; model alone, same callers: "
-        + ", ".join(f"{c} callers {model_alone[c]:.0f}/s" for c in levels) + ")",
-        ["revision", "clients", "results/s", "ratio to the model alone", "pushed p50 ms", "pushed p95 ms",
+        + ", ".join(f"{c} callers {model_alone[c]:.0f}/s, {model_cpu[c]:.1f} ms CPU an image" for c in levels) + ")",
+        ["revision", "clients", "results/s", "ratio to the model alone", "CPU ratio", "pushed p50 ms", "pushed p95 ms",
          "mean batch", *PROCESSES, "total", "total range"],
-        [[f"{s['name']} ({s['commit']})", s["clients"], s["per_s"], s["ratio"], s["pushed_p50_ms"], s["pushed_p95_ms"],
+        [[f"{s['name']} ({s['commit']})", s["clients"], s["per_s"], s["ratio"], s["cpu_ratio"], s["pushed_p50_ms"],
+          s["pushed_p95_ms"],
           s["mean_batch"],
           *(s["cpu_ms"][name] for name in PROCESSES), s["cpu_ms"]["total"],
           f"{s['total_range'][0]:.1f}–{s['total_range'][1]:.1f}"] for s in summary],
