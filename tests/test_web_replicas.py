@@ -9,6 +9,7 @@ the worker knows nothing of which process holds it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -46,14 +47,17 @@ def _results(socket, wanted: set[str], timeout: float = 60) -> set[str]:
     return seen
 
 
-def _connect_on_each_replica(url: str, path: str, logs: dict, **options) -> list:
-    """Open one socket through the proxy per replica, checking from the access logs which took each."""
+def _connect_on_each_replica(sockets_open: contextlib.ExitStack, url: str, path: str, logs: dict, **options) -> list:
+    """Open one socket through the proxy per replica, checking from the access logs which took each.
+
+    Each closes when ``sockets_open`` does.
+    """
     from websockets.sync.client import connect
 
     sockets = []
     for _ in REPLICA_HOSTS:
         before = {host: len(_lines(log, f"WSCONNECT {path}")) for host, log in logs.items()}
-        sockets.append(connect(url.replace("http", "ws", 1) + path, origin=url, **options))
+        sockets.append(sockets_open.enter_context(connect(url.replace("http", "ws", 1) + path, origin=url, **options)))
         deadline = time.monotonic() + 5  # daphne writes the line as it accepts: a moment after the handshake
         while not (gained := [host for host, log in logs.items()
                               if len(_lines(log, f"WSCONNECT {path}")) > before[host]]) and time.monotonic() < deadline:
@@ -65,7 +69,7 @@ def _connect_on_each_replica(url: str, path: str, logs: dict, **options) -> list
 
 
 def test_uploads_and_pushes_work_whichever_replica_holds_the_socket(active_tiny_model, celery_worker, tmp_path):
-    with web_replicas_behind_proxy(tmp_path) as (url, logs):
+    with web_replicas_behind_proxy(tmp_path) as (url, logs), contextlib.ExitStack() as sockets_open:
         session = requests.Session()
         session.trust_env = False
         assert session.get(url + "/", timeout=30).status_code == 200
@@ -73,22 +77,20 @@ def test_uploads_and_pushes_work_whichever_replica_holds_the_socket(active_tiny_
         wait_until_finished([first])
         cookie = "; ".join(f"{name}={value}" for name, value in session.cookies.items())
 
-        feeds = _connect_on_each_replica(url, "/ws/classifications/", logs, additional_headers={"Cookie": cookie})
+        feeds = _connect_on_each_replica(sockets_open, url, "/ws/classifications/", logs, additional_headers={"Cookie": cookie})
         uploads = {_upload(session, url), _upload(session, url)}  # one after the other: one per replica
         for host, log in logs.items():
             assert len(_lines(log, r'"POST /"')) >= 1, f"{host} took no upload"
         for feed in feeds:
             assert _results(feed, uploads) >= uploads
 
-        webcams = _connect_on_each_replica(url, "/ws/webcam/", logs, additional_headers={"Cookie": cookie})
+        webcams = _connect_on_each_replica(sockets_open, url, "/ws/webcam/", logs, additional_headers={"Cookie": cookie})
         for webcam in webcams:
             assert json.loads(webcam.recv(timeout=10))["type"] == "ready"
             webcam.send(image_bytes("JPEG", size=(320, 240)))
             accepted = json.loads(webcam.recv(timeout=30))
             assert accepted["type"] == "accepted", accepted
             assert _results(webcam, {accepted["classification"]["id"]}) == {accepted["classification"]["id"]}
-        for opened in feeds + webcams:
-            opened.close()
 
     rows = Classification.objects.all()
     assert len(rows) == 5 and all(row.status == "done" for row in rows)
