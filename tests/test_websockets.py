@@ -317,3 +317,27 @@ def test_a_late_frame_holds_no_slot_but_is_still_looked_up_until_answered():
     assert frames.unanswered() == ["b", "a"]
     assert frames.free("a") is False  # answered late: it held no slot any more
     assert frames.free("b") is True and frames.unanswered() == []
+
+
+@pytest.mark.parametrize("consumer_path", ["classification.web.camera_socket.CameraDashboardConsumer",
+                                           "classification.web.consumers.LiveFeedConsumer"])
+def test_a_batch_s_message_is_relayed_one_result_at_a_time(consumer_path):
+    """A worker sends a batch's results for one group in one message; pages still get one frame per result,
+    and a message of the older one-result shape still works."""
+    from django.utils.module_loading import import_string
+
+    from classification.serving.notifications import FINISHED_EVENT
+
+    consumer = import_string(consumer_path)()
+    sent = []
+
+    async def send_json(content, close=False):
+        sent.append(content)
+
+    async def scenario():
+        await consumer.classification_finished({"type": FINISHED_EVENT, "classifications": [{"id": "a"}, {"id": "b"}]})
+        await consumer.classification_finished({"type": FINISHED_EVENT, "classification": {"id": "c"}})
+
+    consumer.send_json = send_json
+    run(scenario)
+    assert [message["classification"]["id"] for message in sent] == ["a", "b", "c"]
