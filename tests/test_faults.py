@@ -169,11 +169,17 @@ def _stop(process, log_path) -> str:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_pool_process_killed_loading_mid_batch_or_idle_is_replaced_and_every_row_finishes_once(
+def test_pool_process_killed_loading_mid_batch_or_idle_then_the_worker_parent_every_row_finishes_once(
     active_tiny_model, finishes, tmp_path
 ):
+    """One worker, four kills in turn: three of a pool process (the parent replaces it), then the parent's.
+
+    Each new pool process takes its 10 s to load, so one worker serves all four faults rather than one
+    started (and loaded) for each: the last replacement is the loaded pool process whose parent dies.
+    """
     log = tmp_path / "worker.log"
     worker = _start_worker(log)
+    restarted = None
     try:
         # 1. Killed while loading the model: the parent forks another, which gets its 10 s to load.
         loading = _pool_process(worker.pid, loaded=False)
@@ -200,49 +206,42 @@ def test_pool_process_killed_loading_mid_batch_or_idle_is_replaced_and_every_row
         [after] = wait_until_finished([submission.submit_image(data=image_bytes(), original_name="after.jpg").pk],
                                       timeout=RECOVERY_S)
         idle_recovery = time.monotonic() - killed_at
-    finally:
-        output = _stop(worker, log)
 
-    assert threads == threads_per_process(1)  # one pool process: all the cores the quota allows
-    assert len(held) >= 2, f"the killed batch held {held}: no companions were taken"  # a batch, not one task
-    assert [row.status for row in finished] == ["done"] * len(rows), output[-4000:]
-    assert [row.status for row in [after]] == ["done"]
-    assert finishes() == {pk: 1 for pk in [*rows, after.pk]}  # each finished exactly once
-    assert all(row.worker not in ("", f"{socket.gethostname()}:{batch}") for row in finished)
-    assert batch_recovery < RECOVERY_S and idle_recovery < RECOVERY_S
-    assert output.count("exited prematurely") + output.count("WorkerLostError") >= 1, output[-4000:]
-
-
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
-def test_worker_parent_killed_a_restarted_worker_finishes_every_row_once(active_tiny_model, finishes, tmp_path):
-    log = tmp_path / "worker.log"
-    worker = _start_worker(log)
-    restarted = None
-    try:
-        child = _pool_process(worker.pid, loaded=True)
-        rows = _big_images(4)
+        # 4. The parent killed mid-batch: its pool process is orphaned, and a new worker is started, as the
+        # supervisor (run.sh, compose) does; what the old one still held is taken back at that start.
+        child = _pool_process(worker.pid, loaded=True, other_than=idle, timeout=RECOVERY_S)
+        orphaned_rows = _big_images(4)
         deadline = time.monotonic() + RECOVERY_S
-        while not Classification.objects.filter(pk__in=rows, status="running").exists():
+        while not Classification.objects.filter(pk__in=orphaned_rows, status="running").exists():
             assert time.monotonic() < deadline, "the batch never started"
             time.sleep(0.005)
         os.kill(worker.pid, signal.SIGKILL)  # the parent alone: its pool process is orphaned mid-batch
         killed_at = time.monotonic()
         waiting = [submission.submit_image(data=image_bytes(color=(i, 40, 80)), original_name=f"w{i}.jpg").pk
                    for i in range(3)]
-        restarted = _start_worker(tmp_path / "restarted.log")  # what the supervisor (run.sh, compose) does
-        finished = wait_until_finished([*rows, *waiting], timeout=RECOVERY_S)
-        recovery = time.monotonic() - killed_at
+        restarted = _start_worker(tmp_path / "restarted.log")
+        after_restart = wait_until_finished([*orphaned_rows, *waiting], timeout=RECOVERY_S)
+        restart_recovery = time.monotonic() - killed_at
     finally:
-        _stop(worker, log)
-        output = _stop(restarted, tmp_path / "restarted.log") if restarted else ""
+        output = _stop(worker, log)
+        restarted_output = _stop(restarted, tmp_path / "restarted.log") if restarted else ""
 
-    assert [row.status for row in finished] == ["done"] * len(finished), output[-4000:]
-    assert finishes() == {pk: 1 for pk in [*rows, *waiting]}
-    assert recovery < RECOVERY_S
+    # Pool processes killed (1-3)
+    assert threads == threads_per_process(1)  # one pool process: all the cores the quota allows
+    assert len(held) >= 2, f"the killed batch held {held}: no companions were taken"  # a batch, not one task
+    assert [row.status for row in finished] == ["done"] * len(rows), output[-4000:]
+    assert [row.status for row in [after]] == ["done"]
+    assert all(row.worker not in ("", f"{socket.gethostname()}:{batch}") for row in finished)
+    assert batch_recovery < RECOVERY_S and idle_recovery < RECOVERY_S
+    assert output.count("exited prematurely") + output.count("WorkerLostError") >= 1, output[-4000:]
+    # The parent killed (4)
+    assert [row.status for row in after_restart] == ["done"] * len(after_restart), restarted_output[-4000:]
+    assert restart_recovery < RECOVERY_S
     # The orphaned pool process may finish part of its batch; what it still held was taken back at the restart.
-    taken_back = [row.pk for row in finished if row.pk in rows and not row.worker.endswith(f":{child}")]
-    assert not taken_back or "Re-queued" in output, output[-4000:]
+    taken_back = [row.pk for row in after_restart if row.pk in orphaned_rows and not row.worker.endswith(f":{child}")]
+    assert not taken_back or "Re-queued" in restarted_output, restarted_output[-4000:]
+    # Each row finished exactly once, through all four faults.
+    assert finishes() == {pk: 1 for pk in [*rows, after.pk, *orphaned_rows, *waiting]}
 
 
 def _backlog(count: int) -> list[int]:
