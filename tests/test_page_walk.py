@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -125,59 +126,69 @@ class Findings:
     def add(self, where: str, what: str) -> None:
         self.problems.append(f"{where}: {what}")
 
+    @classmethod
+    def merged(cls, parts) -> Findings:
+        whole = cls()
+        for part in parts:
+            whole.problems += part.problems
+            whole.pages += part.pages
+            whole.checks += part.checks
+            whole.times += part.times
+        return whole
 
-def walk(browser, base_url: str, who: str, paths: list[tuple[str, str]], session: str | None, shots: Path,
-         found: Findings, keep: bool):
-    for size, (width, height) in SIZES.items():
-        # Far from the server's UTC, so times shown in the visitor's zone are told apart from the server's.
-        context = browser.new_context(viewport={"width": width, "height": height}, timezone_id=VISITOR_ZONE)
-        context.add_init_script(path=str(axe_source()))
-        if session:
-            context.add_cookies([{"name": "sessionid", "value": session, "url": base_url}])
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda message: message.type == "error" and errors.append(
-            f"{message.text} ({message.location.get('url', '')})"))
-        page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
-        for name, path in paths:
-            errors.clear()
-            where = f"{who} {size} {path}"
-            response = page.goto(base_url + path, wait_until="load")
-            page.wait_for_timeout(100)  # live sockets connect, scripts draw
-            expected = 404 if name == "not-found" else 200
-            if response.status != expected:
-                found.add(where, f"answered {response.status}, not {expected}")
-            own_status = f"status of {response.status}" if response.status == expected == 404 else None
-            for error in errors:  # the 404 page's own status is not an error of the page
-                if not (own_status and own_status in error and base_url + path in error):
-                    found.add(where, f"console: {error}")
-            overflow = page.evaluate(
-                "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
-            if overflow[0] > overflow[1]:
-                wide = page.evaluate("""() => Array.from(document.querySelectorAll('body *'))
-                    .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
-                    .slice(0, 3).map(e => e.tagName + '.' + e.className + '#' + e.id)""")
-                found.add(where, f"scrolls sideways: {overflow[0]} px wide in {overflow[1]} ({wide})")
-            if who == "user" and path == "/history/":
-                found.times = page.eval_on_selector_all(
-                    "#results time[data-when]", "items => items.map(i => [i.getAttribute('datetime'), i.textContent])")
-            if "reviewqueueitem" in path:  # the queue's actions and Save, reachable without scrolling
-                reach = page.evaluate("""() => [document.querySelector('#changelist-form input[name=_save]')
-                    .getBoundingClientRect().bottom, document.querySelector('select[name=action]')
-                    .getBoundingClientRect().bottom, window.innerHeight]""")
-                if max(reach[:2]) > reach[2]:
-                    found.add(where, f"review actions out of view: {reach}")
-                found.checks.append(where)
-            violations = page.evaluate("""async (blocking) => (await axe.run(document, {resultTypes: ['violations']}))
-                .violations.filter(v => blocking.includes(v.impact))
-                .map(v => v.impact + ' ' + v.id + ': ' + v.help + ' at ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))""",
-                list(BLOCKING))
-            for violation in violations:
-                found.add(where, f"axe {violation}")
-            # Whole pages when someone keeps them (PAGE_WALK_SCREENSHOTS), else the screen: quicker.
-            page.screenshot(path=str(shots / f"{who}-{size}-{name}.png"), full_page=keep)
-            found.pages += 1
-        context.close()
+
+def walk(browser, base_url: str, who: str, size: str, paths: list[tuple[str, str]], session: str | None,
+         shots: Path, found: Findings, keep: bool):
+    width, height = SIZES[size]
+    # Far from the server's UTC, so times shown in the visitor's zone are told apart from the server's.
+    context = browser.new_context(viewport={"width": width, "height": height}, timezone_id=VISITOR_ZONE)
+    context.add_init_script(path=str(axe_source()))
+    if session:
+        context.add_cookies([{"name": "sessionid", "value": session, "url": base_url}])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and errors.append(
+        f"{message.text} ({message.location.get('url', '')})"))
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    for name, path in paths:
+        errors.clear()
+        where = f"{who} {size} {path}"
+        response = page.goto(base_url + path, wait_until="load")
+        page.wait_for_timeout(100)  # live sockets connect, scripts draw
+        expected = 404 if name == "not-found" else 200
+        if response.status != expected:
+            found.add(where, f"answered {response.status}, not {expected}")
+        own_status = f"status of {response.status}" if response.status == expected == 404 else None
+        for error in errors:  # the 404 page's own status is not an error of the page
+            if not (own_status and own_status in error and base_url + path in error):
+                found.add(where, f"console: {error}")
+        overflow = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        if overflow[0] > overflow[1]:
+            wide = page.evaluate("""() => Array.from(document.querySelectorAll('body *'))
+                .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+                .slice(0, 3).map(e => e.tagName + '.' + e.className + '#' + e.id)""")
+            found.add(where, f"scrolls sideways: {overflow[0]} px wide in {overflow[1]} ({wide})")
+        if who == "user" and path == "/history/":
+            found.times = page.eval_on_selector_all(
+                "#results time[data-when]", "items => items.map(i => [i.getAttribute('datetime'), i.textContent])")
+        if "reviewqueueitem" in path:  # the queue's actions and Save, reachable without scrolling
+            reach = page.evaluate("""() => [document.querySelector('#changelist-form input[name=_save]')
+                .getBoundingClientRect().bottom, document.querySelector('select[name=action]')
+                .getBoundingClientRect().bottom, window.innerHeight]""")
+            if max(reach[:2]) > reach[2]:
+                found.add(where, f"review actions out of view: {reach}")
+            found.checks.append(where)
+        violations = page.evaluate("""async (blocking) => (await axe.run(document, {resultTypes: ['violations']}))
+            .violations.filter(v => blocking.includes(v.impact))
+            .map(v => v.impact + ' ' + v.id + ': ' + v.help + ' at ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))""",
+            list(BLOCKING))
+        for violation in violations:
+            found.add(where, f"axe {violation}")
+        # Whole pages when someone keeps them (PAGE_WALK_SCREENSHOTS), else the screen: quicker.
+        page.screenshot(path=str(shots / f"{who}-{size}-{name}.png"), full_page=keep)
+        found.pages += 1
+    context.close()
 
 
 def test_every_page_fits_phones_and_laptops_without_errors_or_accessibility_violations(
@@ -192,11 +203,20 @@ def test_every_page_fits_phones_and_laptops_without_errors_or_accessibility_viol
         sessions[who] = signed_in.cookies["sessionid"].value
     shots = Path(os.environ.get("PAGE_WALK_SCREENSHOTS") or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
-    found = Findings()
-    with chromium() as browser:
-        for who, who_paths in paths.items():
-            walk(browser, daphne_server, who, who_paths, sessions[who], shots, found,
-                 keep=bool(os.environ.get("PAGE_WALK_SCREENSHOTS")))
+    keep = bool(os.environ.get("PAGE_WALK_SCREENSHOTS"))
+    axe_source()  # installed here, if need be, before two walks would each install it
+
+    def walk_at(size: str) -> Findings:
+        found = Findings()
+        with chromium() as browser:
+            for who, who_paths in paths.items():
+                walk(browser, daphne_server, who, size, who_paths, sessions[who], shots, found, keep)
+        return found
+
+    # Each size in a thread and a browser of its own (Playwright's sync API keeps to its thread): the two
+    # walks share the machine's cores instead of taking turns on one.
+    with ThreadPoolExecutor(len(SIZES)) as pool:
+        found = Findings.merged(pool.map(walk_at, SIZES))
     assert found.pages == 2 * sum(len(p) for p in paths.values())
     assert len(found.checks) == 2  # the review queue at both sizes
     # Times in the visitor's zone: relative when recent, else day, month, year and time there.
