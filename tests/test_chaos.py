@@ -1,8 +1,9 @@
-"""The chaos benchmark's own code, shortened to a minute: nothing lost, nothing finished twice, no 5xx.
+"""The chaos benchmark's own code, shortened to 35 s: nothing lost, nothing finished twice, no 5xx.
 
 Runs ``python -m bench.chaos`` as the README does, with the tiny model and a
-fault every 8 s or so (so each kind, in its shuffled cycle, comes at least
-once), and a sweeper that looks for lost messages sooner than the
+fault every 5 s or so (so each kind, in its shuffled cycle, comes at least
+once: with the fixed seed the fourth kind comes about 25 s in, and the test
+asserts each did), and a sweeper that looks for lost messages sooner than the
 defaults: form, API and webcam clients upload while pool processes, the worker
 parent, the benchmark's own Redis and the service's PostgreSQL connections
 are killed. Times (recovery, waits) are the benchmark's to report, not this
@@ -26,10 +27,10 @@ TEST_RUN_VARIABLES = ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "VA
 
 
 @pytest.mark.slow
-def test_a_minute_of_chaos_loses_nothing_and_finishes_nothing_twice(tiny_bundle, tmp_path):
+def test_chaos_loses_nothing_and_finishes_nothing_twice(tiny_bundle, tmp_path):
     env = {name: value for name, value in os.environ.items() if name not in TEST_RUN_VARIABLES}
     run = subprocess.run(
-        [sys.executable, "-m", "bench.chaos", "--seconds", "60", "--fault-gap", "8", "--drain", "240",
+        [sys.executable, "-m", "bench.chaos", "--seconds", "35", "--fault-gap", "5", "--drain", "240",
          "--stuck-after", "20", "--sweep-interval", "5",
          "--bundle", str(tiny_bundle), "--results-dir", str(tmp_path), "--results-name", "chaos"],
         cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=900,

@@ -1,9 +1,11 @@
-"""Faults against the real services: lost messages, a restarted Redis, failing storage, dying workers."""
+"""Faults against the real services: lost messages, failing storage, dying workers.
+
+A Redis restart under the whole running service is in tests/test_run_command.py (it shares that
+service start with the run command's own checks)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +21,6 @@ from classification.serving import recovery
 from classification.models import Classification, WorkerProcess
 from ml.predictor import threads_per_process
 from tests.conftest import image_bytes, stored_files, child_process_env, solo_worker, wait_until_finished
-from tests.running_service import free_port, start_service
 
 
 @pytest.mark.django_db(transaction=True)
@@ -63,71 +64,6 @@ def test_storage_failing_during_an_upload_leaves_no_row_and_no_file(active_tiny_
     assert len(calls) == 1  # the image is the upload's only file: the worker makes the thumbnail
     assert not Classification.objects.exists()
     assert stored_files() == before
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    """A Redis of our own (no persistence) that the test may stop and start."""
-    if not shutil.which("redis-server"):
-        pytest.fail("redis-server is not installed")
-    port = free_port()
-
-    def start():
-        subprocess.run(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--daemonize", "yes", "--dir", str(tmp_path), "--logfile", str(tmp_path / "redis.log")],
-            check=True,
-        )
-        for _ in range(100):
-            if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip() == "PONG":
-                return
-            time.sleep(0.05)
-        raise AssertionError("private redis did not start")
-
-    def stop():
-        subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True)
-        time.sleep(0.3)
-
-    start()
-    yield port, start, stop
-    stop()
-
-
-def _worker_tree(service, hostname_prefix: str) -> list[int]:
-    """The pids of the run script's worker named ``hostname_prefix@…`` and its pool children."""
-    result = subprocess.run(["pgrep", "-s", str(os.getsid(service.process.pid)), "-f", f"{hostname_prefix}@"],
-                            capture_output=True, text=True)
-    parents = [int(pid) for pid in result.stdout.split()]
-    children = subprocess.run(["pgrep", "-P", ",".join(map(str, parents))], capture_output=True, text=True)
-    return parents + [int(pid) for pid in children.stdout.split()]
-
-
-@pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
-def test_redis_restart_loses_no_classification(tmp_path, tiny_bundle, private_redis):
-    port, start_redis, stop_redis = private_redis
-    service = start_service(
-        tmp_path, tiny_bundle, f"redis://127.0.0.1:{port}/0",
-        CLASSIFIER_STUCK_AFTER_SECONDS="3", CLASSIFIER_SWEEP_INTERVAL_SECONDS="1",
-    )
-    try:
-        session = service.session()
-        [before] = service.wait_finished(session, [service.upload(session, "before.jpg")])
-        classify_worker = _worker_tree(service, "classify")
-        for pid in classify_worker:  # the worker stalls, so uploads stay queued
-            os.kill(pid, signal.SIGSTOP)
-        queued = [service.upload(session, f"queued-{i}.jpg", image_bytes(color=(i, 9, 9))) for i in range(3)]
-        stop_redis()  # the queued messages die with it
-        start_redis()
-        for pid in classify_worker:
-            os.kill(pid, signal.SIGCONT)
-        after = service.wait_finished(session, queued, timeout=120)
-    finally:
-        service.stop_with_ctrl_c()
-
-    assert before["status"] == "done"
-    assert [row["status"] for row in after] == ["done"] * 3, service.log[-4000:]
-    assert "Sweeper re-queued" in service.log
 
 
 # --- killed worker processes (issue 14): a model that loads for 10 s, as real ones do ------------------------

@@ -14,7 +14,6 @@ from PIL import Image, ImageChops
 
 from classification.models import Classification
 from tests.conftest import REPO_DIR, SAMPLES_DIR, self_signed_certificate, child_process_env
-from tests.running_service import start_service
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -172,31 +171,6 @@ def fake_camera_args(tmp_path: Path) -> tuple[str, ...]:
     video = write_y4m(camera_picture(), tmp_path / "camera.y4m")
     return ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-video-capture={video}")
-
-
-def test_without_redis_the_webcam_page_polls_and_frames_are_not_refused_as_busy(tiny_bundle, tmp_path):
-    """The README's run command with no Redis: nothing is pushed, so the page polls for its results.
-
-    More frames finish than a socket may have in flight (two): each slot came back when its frame was
-    found finished, and no frame was refused as busy.
-    """
-    service = start_service(tmp_path, tiny_bundle, "", CLASSIFIER_EVENTS_KEEP_EVERY_FRAME="true")
-    try:
-        service.session()  # waits until daphne answers (it binds a moment after the banner)
-        with chromium(*fake_camera_args(tmp_path)) as browser:
-            page = browser.new_page()
-            page.goto(f"{service.base_url}webcam/")
-            page.wait_for_selector("#connection:text('results polled')")
-            page.fill("#interval", "2")
-            page.click("#toggle")
-            page.locator("#webcam-results [data-status=done]").nth(3).wait_for(timeout=90_000)
-            page.click("#toggle")
-            done = page.locator("#webcam-results [data-status=done]").count()
-            message = page.text_content("#webcam-message")
-    finally:
-        service.stop_with_ctrl_c()
-    assert done >= 4
-    assert message == "", message
 
 
 def test_denied_camera_shows_a_clear_message(db, daphne_server):
