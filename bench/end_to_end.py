@@ -310,25 +310,23 @@ def summarise(records: list[dict], inference_ms: float, floor: dict, cpu_seconds
     }
 
 
-def pure_inference(bundle: Path, images: list[bytes], callers: list[int], max_batch: int) -> dict:
+def pure_inference(model: ModelAlone, images: list[bytes], callers: list[int]) -> dict:
     """The worker's model call for one image alone, its whole predict (decode + prepare + model),
     and the model alone serving each number of closed-loop callers, in ms."""
-    model = ModelAlone(bundle, images, max_batch)
+    predictor = model.predictor
     return {
-        "runtime": model.predictor.runtime_name,
-        "selection": model.predictor.selection.summary(),
-        "inference_ms": 1000 * time_calls(lambda: model.predictor.predict_array(model.arrays[0]), min_repeats=30,
-                                          budget_s=2),
-        "predict_ms": 1000 * time_calls(lambda: model.predictor.predict(images[:1]), min_repeats=30, budget_s=2),
+        "runtime": predictor.runtime_name,
+        "selection": predictor.selection.summary(),
+        "inference_ms": 1000 * time_calls(lambda: predictor.predict_array(model.arrays[0]), min_repeats=30, budget_s=2),
+        "predict_ms": 1000 * time_calls(lambda: predictor.predict(images[:1]), min_repeats=30, budget_s=2),
         "under_load": {n: model.under_load(n) for n in sorted(set(callers))},
-        "model": model,
     }
 
 
 class ModelAlone:
     """The light model in this process, as a worker loads it, for measuring it alone whenever needed.
 
-    A run measures it again around each saturation level (:func:`saturation_round`): this virtual
+    A run measures it again around each saturation level (:func:`saturation_level`): this virtual
     machine's cores run faster or slower with what its host does, within minutes.
     """
 
@@ -503,7 +501,8 @@ def main() -> None:
             max_batch = django_settings.CLASSIFIER_BATCH_MAX_SIZE
             # A paced client finds the model idle: its floor is the model alone with one caller.
             floors = {(clients, interval): 1 if interval else clients for clients, _, interval in levels}
-            inference = pure_inference(bundle, images, list(floors.values()), max_batch)
+            model = ModelAlone(bundle, images, max_batch)
+            inference = pure_inference(model, images, list(floors.values()))
             print(f"Pure inference ({inference['selection']}): {inference['inference_ms']:.2f} ms a model call for one "
                   f"image, {inference['predict_ms']:.2f} ms with decoding and preprocessing; the model alone at "
                   + ", ".join(f"{n} callers {r['p50_ms']:.1f} / {r['p95_ms']:.1f} ms p50 / p95"
@@ -530,7 +529,6 @@ def main() -> None:
 
             roles = {"web": [p.pid for p in stack.processes if p is not levels_worker], "worker": [levels_worker.pid]}
             feed = LiveFeed(stack.url)
-            model = inference.pop("model")
             levels_out = {}
             for clients, per_client, interval in levels:
                 name = f"{clients} paced" if interval else str(clients)

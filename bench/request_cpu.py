@@ -18,7 +18,7 @@ and p95, and the CPU each process used per request (user + system, from
 /proc): the web process, the worker's parent (Celery's consumer) and its pool
 process, PostgreSQL and Redis (shared with whatever else runs), and the
 benchmark's own clients. The model alone
-serving as many closed-loop callers (:func:`bench.end_to_end.pure_inference`)
+serving as many closed-loop callers (:class:`bench.end_to_end.ModelAlone`)
 is measured in the same run, before and after the rounds, so each revision's
 results/s has its saturation ratio; and with the CPU it used per image, so
 each has a CPU ratio too: the model alone's CPU per image over the service's
@@ -143,9 +143,10 @@ def _cpu(before: dict, after: dict, pids) -> float:
 
 
 def _model_alone(bundle: Path, images: list[bytes], levels: list[int], max_batch: int) -> dict:
-    from bench.end_to_end import pure_inference
+    from bench.end_to_end import ModelAlone
 
-    return pure_inference(bundle, images, levels, max_batch)["under_load"]
+    model = ModelAlone(bundle, images, max_batch)
+    return {clients: model.under_load(clients) for clients in levels}
 
 
 def main() -> None:
