@@ -1,4 +1,4 @@
-# One image for the web (daphne) and worker (celery) services.
+# One image for the web (uvicorn, classifier_site.serve) and worker (celery) services.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
@@ -15,4 +15,4 @@ RUN useradd --create-home --uid 1000 app && mkdir -p /app/var && chown -R app /a
 USER app
 
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "classifier_site.asgi:application"]
+CMD ["python", "-m", "classifier_site.serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.chaos [--seconds 600] [--clients 2] [--pace 1.0] [--fault-gap 20] [--bundle DIR]
 
-Starts an isolated service (bench/stack.py: daphne, a prefork classify worker
+Starts an isolated service (bench/stack.py: the web process, a prefork classify worker
 kept running by a supervisor, the sweeper's worker with beat, its own
 PostgreSQL database) on a Redis server of its own (own port, no
 persistence). For ``--seconds`` (10 minutes by default), ``--clients``

@@ -148,7 +148,7 @@ class CpuMeter:
     """CPU time each part of a service used over a stretch of time, from /proc.
 
     ``roles`` maps a role to the pids whose whole process trees it covers
-    (daphne, a worker and its children); PostgreSQL and Redis are found by
+    (the web process, a worker and its children); PostgreSQL and Redis are found by
     name, and the benchmark process itself is "clients". Processes that end
     within the stretch are not counted (PostgreSQL backends of closed
     connections, say), so the totals are a floor.
@@ -209,7 +209,7 @@ def machine() -> dict[str, Any]:
     import importlib.metadata as md
 
     versions = {}
-    for name in ("tensorflow-cpu", "keras", "onnxruntime", "onnx", "tf2onnx", "numpy", "celery", "channels", "daphne"):
+    for name in ("tensorflow-cpu", "keras", "onnxruntime", "onnx", "tf2onnx", "numpy", "celery", "channels", "uvicorn"):
         try:
             versions[name] = md.version(name)
         except md.PackageNotFoundError:

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.decode_memory [--images 4] [--side 6324] [--database postgres]
 
-Starts an isolated service (bench/stack.py: daphne and one prefork worker
+Starts an isolated service (bench/stack.py: the web process and one prefork worker
 process, the light model), makes a 16-bit greyscale PNG of ``--side`` pixels a
 side (a smooth ramp: about 90 KB on the wire, 40 megapixels once decoded), and
 posts ``--images`` of them at the same moment through the upload form, one

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.end_to_end [--clients 1,10,50] [--requests 40,20,8] [--paced 10] [--rounds 3]
                                          [--worker-processes 1] [--database postgres|sqlite]
 
-Starts an isolated service (bench/stack.py: daphne + one prefork worker
+Starts an isolated service (bench/stack.py: the web process + one prefork worker
 process, its own database, Redis DB and queue) with the light model (the demo
 MobileNetV2 bundle, or a random-weights one of the same shape). Clients upload
 the sample photos through the upload form (one photo a request) while one
@@ -476,7 +476,7 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=90, help="seconds per level at most")
     parser.add_argument("--first-runs", type=int, default=9, help="fresh workers whose first request is timed (0: none)")
     parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
-    parser.add_argument("--server", default="daphne", help="the ASGI server (bench.stack.SERVERS)")
+    parser.add_argument("--server", default="serve", help="the web server (bench.stack.SERVERS)")
     parser.add_argument("--worker-processes", type=int, default=1,
                         help="the measured worker's pool processes (each gets cores // processes model threads)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each closed-loop level, for its saturation ratio")

@@ -5,7 +5,7 @@
 
 Each revision (a git revision checked out in a temporary worktree, or
 ``HEAD``/``.`` for the working tree) gets a whole isolated service of its own
-(:mod:`bench.stack`: daphne and one prefork worker process, its own database,
+(:mod:`bench.stack`: the web process and one prefork worker process, its own database,
 Redis keys and files, that revision's code throughout, its ``bench/`` included),
 all of them up at once; the light model (or ``--bundle``) compiled as the
 registry does. Rounds take the revisions in turn, starting at a different one
@@ -60,7 +60,7 @@ def serve(control: Path, bundle: str) -> None:
 
         from classification.models import Classification
 
-        stack.start_web("daphne")
+        stack.start_web()
         worker = stack.start_worker(log_name="worker-request-cpu")
         stack.wait_for_workers(1, time.time() - 300)
         web = next(process.pid for process in stack.processes if process is not worker)

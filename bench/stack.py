@@ -1,4 +1,4 @@
-"""An isolated copy of the service for benchmarks: web (daphne) and workers on 127.0.0.1.
+"""An isolated copy of the service for benchmarks: web (classifier_site.serve) and workers on 127.0.0.1.
 
 It never touches a running service or a test run: its own PostgreSQL database
 (``classifier_bench_<pid>``, or SQLite), Redis database 11 with queue, channel
@@ -180,8 +180,8 @@ class Stack:
             time.sleep(0.2)
         raise RuntimeError(f"{count} worker process(es) did not load the model; see {self.var_dir}/worker.log")
 
-    def start_web(self, server: str = "daphne", source: Path | None = None, log_name: str = "web") -> str:
-        """An ASGI server (:data:`SERVERS`) on a free 127.0.0.1 port; returns its base URL once it answers.
+    def start_web(self, server: str = "serve", source: Path | None = None, log_name: str = "web") -> str:
+        """The web process, or another ASGI server (:data:`SERVERS`), on a free 127.0.0.1 port; returns its URL once it answers.
 
         ``source``: a checkout of another revision to serve instead of this one
         (``bench.web_cpu`` compares revisions in one run); same database and settings.
@@ -193,7 +193,7 @@ class Stack:
         log = open(self.var_dir / f"{log_name}.log", "a")
         env = {**self.env, "PYTHONPATH": os.pathsep.join(filter(None, [str(source), os.environ.get("BENCH_EXTRA_PATH")]))}
         process = subprocess.Popen(
-            [*server_command(server, "127.0.0.1", self.port), "classifier_site.asgi:application"],
+            server_command(server, "127.0.0.1", self.port),
             cwd=source, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         process.server, process.source = server, source
@@ -237,15 +237,18 @@ class Stack:
         app.control.purge()
 
 
-#: How each ASGI server the benchmarks know is started (the application's name follows).
-#: ``BENCH_EXTRA_PATH`` may name a folder holding servers not installed in the environment.
+#: How each web server the benchmarks know is started. "serve" is the service's own web process (uvicorn with
+#: the settings' limits); the others serve the same application bare, for comparison. ``BENCH_EXTRA_PATH``
+#: may name a folder holding servers not installed in the environment (daphne, granian).
+APPLICATION = "classifier_site.asgi:application"
 SERVERS = {
-    "daphne": lambda host, port: [str(BIN / "python"), "-m", "daphne", "-b", host, "-p", str(port)],
+    "serve": lambda host, port: [str(BIN / "python"), "-m", "classifier_site.serve", "--host", host, "--port", str(port)],
+    "daphne": lambda host, port: [str(BIN / "python"), "-m", "daphne", "-b", host, "-p", str(port), APPLICATION],
     "uvicorn": lambda host, port: [str(BIN / "python"), "-m", "uvicorn", "--host", host, "--port", str(port),
-                                   "--loop", "uvloop", "--http", "httptools", "--lifespan", "off"],
+                                   "--loop", "uvloop", "--http", "httptools", "--lifespan", "off", APPLICATION],
     "granian": lambda host, port: [str(BIN / "python"), "-m", "granian", "--interface", "asginl", "--host", host,
                                    "--port", str(port), "--workers", "1", "--loop", "uvloop",
-                                   "--log-level", "warning"],
+                                   "--log-level", "warning", APPLICATION],
 }
 
 

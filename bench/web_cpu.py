@@ -1,6 +1,6 @@
 """The web process's CPU per upload: ASGI servers and code revisions side by side, in one run.
 
-    .venv/bin/python -m bench.web_cpu [--servers daphne,uvicorn,granian] [--revisions REV,...,HEAD]
+    .venv/bin/python -m bench.web_cpu [--servers serve,daphne,uvicorn,granian] [--revisions REV,...,HEAD]
                                       [--variants REV@SERVER,...] [--clients 4] [--seconds 6] [--rounds 3]
 
 One isolated stack (:mod:`bench.stack`: its own database, Redis keys and
@@ -72,7 +72,7 @@ def measure(url: str, pid: int, images: list[bytes], clients: int, seconds: floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--servers", default="daphne", help="comma-separated: daphne, uvicorn, granian")
+    parser.add_argument("--servers", default="serve", help="comma-separated: serve, daphne, uvicorn, granian")
     parser.add_argument("--revisions", default="HEAD", help="comma-separated git revisions (HEAD: the working tree)")
     parser.add_argument("--variants", default="", help="comma-separated REV@SERVER pairs, instead of every pair")
     parser.add_argument("--clients", type=int, default=4)

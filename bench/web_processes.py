@@ -1,8 +1,8 @@
-"""How many web processes per core: upload throughput and CPU with 1, 2 and 4 daphne processes.
+"""How many web processes per core: upload throughput and CPU with 1, 2 and 4 web processes.
 
     .venv/bin/python -m bench.web_processes [--clients 8] [--seconds 10] [--processes 1,2,4]
 
-An isolated stack (:mod:`bench.stack`) runs the largest number of daphne
+An isolated stack (:mod:`bench.stack`) runs the largest number of web
 processes at once; each level sends its closed-loop clients to the first N
 of them, client i always to process i mod N (as a proxy keeps a connection
 on one replica), so the processes not in use stay idle. Clients upload a

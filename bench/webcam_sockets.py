@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.webcam_sockets [--sockets 200] [--interval 10] [--duration 60]
 
-Starts an isolated service (bench/stack.py: daphne + one prefork worker
+Starts an isolated service (bench/stack.py: the web process + one prefork worker
 process) with the light model, opens ``--sockets`` websockets to
 ``/ws/webcam/`` (spread over the first seconds, as people arrive), and has each
 send a 640×480 JPEG frame every ``--interval`` seconds, starting at a random

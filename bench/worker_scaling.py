@@ -2,7 +2,7 @@
 
 Usage: ``python -m bench.worker_scaling [--backlog 2000] [--phase-seconds 4] [--uploaders 4]``.
 
-An isolated service (bench/stack.py: daphne, the sweeper's worker with beat,
+An isolated service (bench/stack.py: the web process, the sweeper's worker with beat,
 its own PostgreSQL database, the demo model compiled once) whose classify
 workers run as compose runs the ``worker`` service: each one a separate
 ``celery worker`` with one pool process and a node name of its own

@@ -1,9 +1,9 @@
-"""ASGI entry point for daphne: HTTP through Django, websockets through Channels.
+"""The ASGI application (served by ``classifier_site.serve``): HTTP through Django, websockets through Channels.
 
 Websocket handshakes must come from an allowed origin (the site's own hosts),
-so another site cannot open a socket with a visitor's cookies. The server's
-own limits follow the settings (``classifier_site.server_limits``), and
-chunked request bodies get a length before Django reads them
+so another site cannot open a socket with a visitor's cookies. Request bodies
+are limited per address and in time (``classifier_site.server_limits``), and
+chunked ones get a length before Django reads them
 (``classifier_site.request_bodies``).
 
 Django's HTTP requests run their middleware and view in one hand-off to the
@@ -17,10 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
-
-from classifier_site.daphne_requests import stop_twisted_form_parsing
-
-stop_twisted_form_parsing()
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "classifier_site.settings")
 
@@ -79,13 +75,11 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from classification.web.routing import websocket_urlpatterns  # noqa: E402
 from classifier_site.request_bodies import LengthForChunkedBodies  # noqa: E402
-from classifier_site.server_limits import apply_to_daphne  # noqa: E402
-
-apply_to_daphne()
+from classifier_site.server_limits import RequestLimits  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": LengthForChunkedBodies(django_asgi_app),
+        "http": RequestLimits(LengthForChunkedBodies(django_asgi_app)),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -14,7 +14,7 @@ import tempfile
 
 from django.conf import settings
 
-from classifier_site.server_limits import refusal
+from classifier_site.server_limits import send_refusal
 
 CHUNK = 64 * 1024
 
@@ -72,10 +72,5 @@ class LengthForChunkedBodies:
 
 
 async def _send_too_large(send, scope, limit: int) -> None:
-    raw = refusal(scope.get("path", "").encode(), 413, "request_too_large",
-                  f"The request body is larger than {limit:,} bytes, the most an upload can need.")
-    head, _, body = raw.partition(b"\r\n\r\n")
-    headers = [tuple(line.split(b": ", 1)) for line in head.split(b"\r\n")[1:]]
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(name.lower(), value) for name, value in headers]})
-    await send({"type": "http.response.body", "body": body})
+    await send_refusal(send, scope.get("path", ""), 413, "request_too_large",
+                       f"The request body is larger than {limit:,} bytes, the most an upload can need.")

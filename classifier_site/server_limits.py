@@ -2,33 +2,32 @@
 
 The settings promise sizes and times (``CLASSIFIER_WEBCAM_MAX_FRAME_BYTES``,
 ``CLASSIFIER_REQUEST_IDLE_TIMEOUT_SECONDS``, ...); the server must agree, or
-it cuts a connection before the application can answer with a reason. The
-server today is daphne (Twisted and autobahn), whose command line cannot
-express all of them, so :func:`apply_to_daphne` sets them on its classes when
-the ASGI application is loaded, whichever way daphne was started (``make
-run``, Docker Compose, the tests, the benchmarks). Another ASGI server would
-map the same numbers onto its own options here.
+it cuts a connection before the application can answer with a reason.
 
-- Websocket frames and messages up to twice the webcam frame limit reach the
-  consumer, which refuses an oversized frame with ``frame_too_large`` and keeps
-  the socket; only beyond that does autobahn close it (1009, message too big).
-- A connection whose request stalls for the idle timeout is closed (Twisted's
-  idle timer, 60 s by default), and a request body still incomplete after the
-  body timeout is answered 408 and closed, so a client that trickles a byte
-  now and then cannot hold a connection for ever.
-- One address may send at most ``CLASSIFIER_MAX_CONCURRENT_UPLOADS_PER_ADDRESS``
-  request bodies at once; the next is answered 429 as soon as its headers
-  arrive, before its body is read.
+- Websocket messages up to twice the webcam frame limit reach the consumer,
+  which refuses an oversized frame with ``frame_too_large`` and keeps the
+  socket; only beyond that does the server close it (1009, message too big).
+  :mod:`classifier_site.serve` gives uvicorn that size.
+- A connection that sends nothing, or stalls in the middle of a request, for
+  the idle timeout is closed (:class:`HttpProtocol`; uvicorn's own timer
+  covers only the wait between two requests).
+- A request body still incomplete after the body timeout is answered 408 and
+  closed, so a client that trickles a byte now and then cannot hold a
+  connection for ever; and one address may send at most
+  ``CLASSIFIER_MAX_CONCURRENT_UPLOADS_PER_ADDRESS`` request bodies at once,
+  the next answered 429 as soon as its headers arrive, before its body is read
+  (:class:`RequestLimits`, ASGI middleware, so under any server).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import time
 from collections import Counter
 
 from django.conf import settings
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 logger = logging.getLogger(__name__)
 
@@ -49,128 +48,126 @@ def request_limits() -> dict[str, float]:
     }
 
 
-def refusal(path: bytes, status: int, code: str, message: str) -> bytes:
-    """A whole HTTP/1.1 answer that closes the connection: the API's error shape, or the upload form's."""
-    if path.startswith(b"/api/"):
+async def send_refusal(send, path: str, status: int, code: str, message: str) -> None:
+    """Answer with the API's error shape (or the upload form's) and close the connection."""
+    if path.startswith("/api/"):
         body = {"error": {"code": code, "message": message}}
     else:
         body = {"accepted": [], "rejected": [{"name": "", "code": code, "message": message, "status": status}]}
     data = json.dumps(body).encode()
-    reason = {408: b"Request Timeout", 413: b"Content Too Large", 429: b"Too Many Requests"}[status]
-    head = b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n" % (
-        status, reason, len(data))
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
+               (b"connection", b"close")]
     if status == 429:
-        head += b"Retry-After: 5\r\n"
-    return head + b"\r\n" + data
+        headers.append((b"retry-after", b"5"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
 
 
-def apply_to_daphne() -> None:
-    """Set the limits on daphne's server, HTTP factory and request classes (once per process)."""
-    try:
-        from daphne import http_protocol, server
-    except ImportError:  # served by another ASGI server: its options are set where it is started
-        return
-    request_class = http_protocol.WebRequest
-    if getattr(request_class, "_classifier_limits", False):
-        return
-    _raise_websocket_limits(server.Server)
-    _set_idle_timeout(http_protocol.HTTPFactory)
-    _limit_request_bodies(request_class)
-    request_class._classifier_limits = True
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, closing a connection the client leaves idle while it is the client's turn.
 
+    uvicorn times only the wait between two requests (its keep-alive timeout,
+    which :mod:`classifier_site.serve` sets to the idle timeout); a connection
+    that sends nothing at all, or stops halfway through its headers or body,
+    would otherwise be held for ever. The same timer runs from the connection's
+    start and, while a request is still arriving, from its last byte; it stops
+    when the request is complete (the server's turn, however long the view takes).
+    """
 
-def _raise_websocket_limits(server_class) -> None:
-    original_init = server_class.__init__
+    _request_arriving = False
 
-    def __init__(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        limit = websocket_message_limit()
-        # 0 means "no limit" to autobahn: leave it. Otherwise at least what the settings promise.
-        if self.websocket_max_message_size:
-            self.websocket_max_message_size = max(self.websocket_max_message_size, limit)
-        if self.websocket_max_frame_size:
-            self.websocket_max_frame_size = max(self.websocket_max_frame_size, limit)
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._wait_for_client()
 
-    server_class.__init__ = __init__
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._request_arriving = True
 
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._request_arriving = False
+        self._unset_keepalive_if_required()
 
-def _set_idle_timeout(factory_class) -> None:
-    original_init = factory_class.__init__
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)  # stops the timer; a websocket upgrade hands the connection over
+        if self._request_arriving and self.transport.get_protocol() is self and not self.transport.is_closing():
+            self._wait_for_client()
 
-    def __init__(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        self.timeOut = request_limits()["idle_timeout"]  # Twisted's idle timer of each HTTP connection
-
-    factory_class.__init__ = __init__
-
-
-def _client_address(request) -> str:
-    """The client's address, from the proxy's header when daphne was told to trust one."""
-    header = request.server.proxy_forwarded_address_header
-    if header:
-        values = request.requestHeaders.getRawHeaders(header.encode()) or []
-        if values:
-            return values[0].split(b",")[0].strip().decode("latin-1")
-    peer = request.channel.transport.getPeer()
-    return str(getattr(peer, "host", "unknown"))
-
-
-def _release(request) -> None:
-    address = request.__dict__.pop("_classifier_body_address", None)
-    if address is not None:
-        _bodies_in_flight[address] -= 1
-        if _bodies_in_flight[address] <= 0:
-            del _bodies_in_flight[address]
-
-
-def _refuse(request, status: int, code: str, message: str) -> None:
-    _release(request)
-    transport = request.channel.transport if request.channel is not None else None
-    if transport is None:
-        return
-    path = getattr(request.channel, "_path", None) or request.uri or b""  # the body (and uri) are not in yet
-    transport.write(refusal(path, status, code, message))
-    transport.loseConnection()
-
-
-def _limit_request_bodies(request_class) -> None:
-    original_got_length = request_class.gotLength
-    original_received = request_class.requestReceived
-    original_lost = request_class.connectionLost
-    original_check = request_class.check_timeouts
-
-    def gotLength(self, length):
-        original_got_length(self, length)
-        if length == 0:  # no body: nothing to hold the connection open for
+    def timeout_keep_alive_handler(self) -> None:
+        if self.flow is not None and self.flow.read_paused:  # the server is not reading: not the client's stall
+            self._wait_for_client()
             return
-        address = _client_address(self)
-        self._classifier_body_address = address
-        self._classifier_body_started = time.monotonic()
+        super().timeout_keep_alive_handler()
+
+    def _wait_for_client(self) -> None:
+        self._unset_keepalive_if_required()
+        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
+
+
+def _has_body(headers) -> bool:
+    for name, value in headers:
+        name = name.lower()
+        if name == b"content-length":
+            return value.strip() not in (b"", b"0")
+        if name == b"transfer-encoding":
+            return True
+    return False
+
+
+class RequestLimits:
+    """ASGI middleware: at most so many request bodies at once per address (429), each in time (408).
+
+    The address is the client's as the server gives it (behind a proxy, the one
+    it forwards when the server trusts it: ``serve --proxy-headers``). A body
+    counts from its headers until its last byte has arrived.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not _has_body(scope.get("headers", [])):
+            return await self.app(scope, receive, send)
+        limits = request_limits()
+        address = (scope.get("client") or ("unknown",))[0]
+        path = scope.get("path", "")
         _bodies_in_flight[address] += 1
-        allowed = request_limits()["max_bodies_per_address"]
-        if _bodies_in_flight[address] > allowed:
-            logger.warning("Refused an upload from %s: %d already in progress", address, allowed)
-            _refuse(self, 429, "too_many_uploads",
-                    f"{allowed} uploads from your address are already in progress; wait for them to finish.")
+        counted = True
 
-    def requestReceived(self, command, path, version):
-        _release(self)  # the whole body is here: the application takes over
-        return original_received(self, command, path, version)
+        def release() -> None:
+            nonlocal counted
+            if counted:
+                counted = False
+                _bodies_in_flight[address] -= 1
+                if _bodies_in_flight[address] <= 0:
+                    del _bodies_in_flight[address]
 
-    def connectionLost(self, reason):
-        _release(self)
-        return original_lost(self, reason)
-
-    def check_timeouts(self):
-        started = self.__dict__.get("_classifier_body_started")
-        if "_classifier_body_address" in self.__dict__ and started is not None:
-            limit = request_limits()["body_timeout"]
-            if time.monotonic() - started > limit:
-                _refuse(self, 408, "request_timeout", f"The request body did not arrive within {limit:g} s.")
+        try:
+            allowed = limits["max_bodies_per_address"]
+            if _bodies_in_flight[address] > allowed:
+                logger.warning("Refused an upload from %s: %d already in progress", address, allowed)
+                await send_refusal(send, path, 429, "too_many_uploads",
+                                   f"{allowed} uploads from your address are already in progress; wait for them to finish.")
                 return
-        return original_check(self)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + limits["body_timeout"]
 
-    request_class.gotLength = gotLength
-    request_class.requestReceived = requestReceived
-    request_class.connectionLost = connectionLost
-    request_class.check_timeouts = check_timeouts
+            async def receive_in_time():
+                if not counted:  # the body is in (or given up): the client's disconnect, if it comes
+                    return await receive()
+                try:
+                    message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
+                except TimeoutError:
+                    release()
+                    limit = limits["body_timeout"]
+                    await send_refusal(send, path, 408, "request_timeout",
+                                       f"The request body did not arrive within {limit:g} s.")
+                    return {"type": "http.disconnect"}
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    release()
+                return message
+
+            await self.app(scope, receive_in_time, send)
+        finally:
+            release()

@@ -36,7 +36,6 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -263,7 +262,7 @@ CLASSIFIER = {
     # Rate limits per signed-in user, or per address: files through the upload form, webcam frames.
     "UPLOAD_RATE": env("CLASSIFIER_UPLOAD_RATE", default="120/min"),
     "WEBCAM_FRAME_RATE": env("CLASSIFIER_WEBCAM_FRAME_RATE", default="30/min"),
-    # The HTTP server's own limits (classifier_site/server_limits.py applies them to daphne): a request
+    # The HTTP server's own limits (classifier_site/server_limits.py applies them): a request
     # body that stalls this long, or takes longer than the second in all, is dropped; one address may
     # send this many request bodies at once.
     "REQUEST_IDLE_TIMEOUT_SECONDS": env.float("CLASSIFIER_REQUEST_IDLE_TIMEOUT_SECONDS", default=20.0),

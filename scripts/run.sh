@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole service in the foreground: daphne (HTTP + websockets), the Celery
+# Runs the whole service in the foreground: the web process (uvicorn: HTTP + websockets), the Celery
 # workers (classify, training, sweeper + beat, alerts) and the camera capture service.
 # Ctrl-C stops them all. Called by `make run`, which installs first.
 set -euo pipefail
@@ -79,19 +79,16 @@ pids+=($!)
 # The capture service watches the enabled cameras with no browser open (README, Cameras).
 "$BIN/python" manage.py capture &
 pids+=($!)
-# HTTPS when a certificate is given: browsers allow cameras only on HTTPS (or localhost).
+# HTTPS when TLS_CERT_FILE and TLS_KEY_FILE are given: browsers allow cameras only on HTTPS (or localhost).
+scheme=http
 if [ -n "${TLS_CERT_FILE:-}" ] && [ -n "${TLS_KEY_FILE:-}" ]; then
   scheme=https
-  "$BIN/daphne" -e "ssl:port=$PORT:interface=$HOST:privateKey=$TLS_KEY_FILE:certKey=$TLS_CERT_FILE" \
-    classifier_site.asgi:application &
-else
-  scheme=http
-  "$BIN/daphne" -b "$HOST" -p "$PORT" classifier_site.asgi:application &
 fi
+"$BIN/python" -m classifier_site.serve --host "$HOST" --port "$PORT" &
 pids+=($!)
 
 echo
 echo "  Image classifier running at $scheme://$HOST:$PORT/   (Ctrl-C stops it)"
 echo
-# Whichever of daphne and capture ends first ends the service (workers are restarted); the trap stops the rest.
+# Whichever of the web process and capture ends first ends the service (workers are restarted); the trap stops the rest.
 wait -n

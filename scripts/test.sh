@@ -22,7 +22,7 @@ if [ ! -x /usr/bin/chromium ]; then
     || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q chromium >/dev/null; }
 fi
 
-# The web-replica test runs deploy/Caddyfile with a real Caddy in front of two daphne processes.
+# The web-replica test runs deploy/Caddyfile with a real Caddy in front of two web processes.
 if ! command -v caddy >/dev/null; then
   echo "Installing Debian's caddy for the web-replica test…"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

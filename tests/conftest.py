@@ -206,7 +206,7 @@ def self_signed_certificate(directory: Path) -> dict[str, str]:
 
 
 def child_process_env() -> dict[str, str]:
-    """Environment for a process the tests start (worker, daphne) that must share this test's database and files."""
+    """Environment for a process the tests start (worker, web process) that must share this test's database and files."""
     from django.conf import settings
 
     database = settings.DATABASES["default"]

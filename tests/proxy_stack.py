@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_DIR
-from tests.test_webcam_browser import _free_port, serve_daphne
+from tests.test_webcam_browser import _free_port, serve_web
 
 REPLICA_HOSTS = ("127.0.0.1", "127.0.0.2")
 
@@ -115,9 +115,9 @@ def _handlers(routes):
 
 @contextmanager
 def web_replicas_behind_proxy(directory: Path):
-    """Two daphne replicas (as compose runs them, with access logs) behind Caddy.
+    """Two web replicas (as compose runs them, with access logs) behind Caddy.
 
-    Yields the proxy's URL and each replica's access log, keyed by its address.
+    Yields the proxy's URL and each replica's log (access lines included), keyed by its address.
     """
     port = _free_port()
     dns = StubDns(REPLICA_HOSTS)
@@ -127,10 +127,10 @@ def web_replicas_behind_proxy(directory: Path):
         for host in REPLICA_HOSTS:
             replica_dir = directory / host
             replica_dir.mkdir()
-            access_logs[host] = replica_dir / "access.log"
-            stack.enter_context(serve_daphne(
+            access_logs[host] = replica_dir / "web.log"
+            stack.enter_context(serve_web(
                 "http", replica_dir, host=host, port=port,
-                options=("--proxy-headers", "--access-log", str(access_logs[host])),
+                options=("--proxy-headers", "--access-log"),
             ))
         url, _ = stack.enter_context(caddy_proxy(directory, port, dns.address))
         yield url, access_logs

@@ -45,7 +45,7 @@ class RunningService:
         session.trust_env = False  # a CA bundle from the environment would override verify=False
         session.verify = False  # a self-signed certificate in the HTTPS case
         deadline = time.monotonic() + 60
-        while True:  # daphne binds a moment after the banner; its first answer can be slow on a busy machine
+        while True:  # the web process binds a moment after the banner; its first answer can be slow on a busy machine
             try:
                 page = session.get(self.base_url, timeout=5)
                 break

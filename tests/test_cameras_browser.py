@@ -12,13 +12,13 @@ from classification.models import Camera, Classification
 from tests.camera_servers import http_camera, photo_frames
 from tests.capture_helpers import capture_service
 from tests.conftest import solo_worker
-from tests.test_webcam_browser import camera_picture, chromium, daphne_server, write_y4m  # noqa: F401 (fixture)
+from tests.test_webcam_browser import camera_picture, chromium, web_server, write_y4m  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_webcam_page_bounds_the_interval_clears_refusals_and_sends_no_black_frame(
-    active_tiny_model, daphne_server, tmp_path, settings  # noqa: F811
+    active_tiny_model, web_server, tmp_path, settings  # noqa: F811
 ):
     from classifier_site.celery import app
 
@@ -29,7 +29,7 @@ def test_webcam_page_bounds_the_interval_clears_refusals_and_sends_no_black_fram
     notes = {}
     with chromium(*fake_camera) as browser:
         page = browser.new_page()
-        page.goto(f"{daphne_server}/webcam/")
+        page.goto(f"{web_server}/webcam/")
         page.wait_for_selector("#connection:text('connected')")
         bounds = page.text_content(".webcam-controls")
         for typed in ("0", "-5", "1000", "abc"):
@@ -77,7 +77,7 @@ def test_webcam_page_bounds_the_interval_clears_refusals_and_sends_no_black_fram
     assert stats.mean[0] > 30 and stats.stddev[0] > 10, (stats.mean, stats.stddev)  # a picture, not black
 
 
-def test_cameras_dashboard_shows_live_tiles(active_tiny_model, celery_worker, daphne_server, client,  # noqa: F811
+def test_cameras_dashboard_shows_live_tiles(active_tiny_model, celery_worker, web_server, client,  # noqa: F811
                                            django_user_model, settings):
     settings.CLASSIFIER = {**settings.CLASSIFIER, "CAPTURE_CONNECT_TIMEOUT_SECONDS": 2.0,
                            "CAPTURE_READ_TIMEOUT_SECONDS": 2.0, "CAPTURE_BACKOFF_MAX_SECONDS": 2.0}
@@ -91,9 +91,9 @@ def test_cameras_dashboard_shows_live_tiles(active_tiny_model, celery_worker, da
         Camera.objects.create(owner=other, name="not mine", kind=Camera.Kind.MJPEG, url=f"{source.base}/x")
         with chromium() as browser:
             context = browser.new_context()
-            context.add_cookies([{"name": "sessionid", "value": session, "url": daphne_server}])
+            context.add_cookies([{"name": "sessionid", "value": session, "url": web_server}])
             page = context.new_page()
-            page.goto(f"{daphne_server}/cameras/")
+            page.goto(f"{web_server}/cameras/")
             page.wait_for_selector("#camera-connection:text('live')")
             tiles = page.locator(".camera-tile").count()
             names = page.text_content("#camera-tiles")

@@ -23,7 +23,7 @@ from classification.events import recording
 from classification.intake.submission import submit_image
 from classification.models import Camera, Classification, TrainingRun
 from tests.conftest import REPO_DIR, SAMPLES_DIR, image_bytes
-from tests.test_webcam_browser import chromium, daphne_server  # noqa: F401 (fixture)
+from tests.test_webcam_browser import chromium, web_server  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -192,7 +192,7 @@ def walk(browser, base_url: str, who: str, size: str, paths: list[tuple[str, str
 
 
 def test_every_page_fits_phones_and_laptops_without_errors_or_accessibility_violations(
-    active_tiny_model, daphne_server, django_user_model, tmp_path  # noqa: F811
+    active_tiny_model, web_server, django_user_model, tmp_path  # noqa: F811
 ):
     data = make_data(django_user_model, active_tiny_model)
     paths = page_list(data)
@@ -210,7 +210,7 @@ def test_every_page_fits_phones_and_laptops_without_errors_or_accessibility_viol
         found = Findings()
         with chromium() as browser:
             for who, who_paths in paths.items():
-                walk(browser, daphne_server, who, size, who_paths, sessions[who], shots, found, keep)
+                walk(browser, web_server, who, size, who_paths, sessions[who], shots, found, keep)
         return found
 
     # Each size in a thread and a browser of its own (Playwright's sync API keeps to its thread): the two

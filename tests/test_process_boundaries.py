@@ -28,7 +28,7 @@ WEB_PROCESS_SCRIPT = textwrap.dedent(
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     django.setup()
-    import classifier_site.asgi  # the ASGI app daphne serves
+    import classifier_site.asgi  # the ASGI app the web process serves
     call_command("migrate", verbosity=0)
     from classification.registry import versions
     from tests.conftest import image_bytes

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 
 import yaml
 from django.core.management import call_command
 
+from classifier_site import serve
 from tests.conftest import REPO_DIR
 
 SETTINGS_FILE = REPO_DIR / "classifier_site" / "settings.py"
@@ -47,7 +50,6 @@ def test_docker_compose_file_is_a_complete_stack():
     # (%h: its container's host name, which Docker makes unique), and its processes beat as "host:pid".
     assert not {"container_name", "hostname", "ports"} & set(services["worker"])
     assert "--hostname=classify@%h" in services["worker"]["command"]
-    assert "daphne" in services["web"]["command"] and "classifier_site.asgi:application" in services["web"]["command"]
     assert services["worker"]["command"].startswith("celery -A classifier_site worker")
     assert "--queues=classify " in services["worker"]["command"]
     assert "--queues=classify-training" in services["trainer"]["command"]
@@ -91,7 +93,14 @@ def test_docker_compose_runs_several_web_processes_behind_the_proxy_after_one_mi
     web = services["web"]
     assert web["deploy"]["replicas"] == "${WEB_PROCESSES:-2}"
     assert not {"container_name", "ports"} & set(web) and web["expose"] == ["8000"]
-    assert web["command"] == "daphne --proxy-headers -b 0.0.0.0 -p 8000 classifier_site.asgi:application"
+    # The web process is started as everywhere else (so the server's limits hold), and its options parse.
+    command = shlex.split(web["command"])
+    assert command[:3] == ["python", "-m", "classifier_site.serve"]
+    options = serve.command_line().parse_args(command[3:])
+    assert (options.host, options.port, options.proxy_headers) == ("0.0.0.0", 8000, True)
+    dockerfile_command = json.loads(re.search(r"^CMD (.+)$", (REPO_DIR / "Dockerfile").read_text(), re.M).group(1))
+    assert dockerfile_command[:3] == ["python", "-m", "classifier_site.serve"]
+    assert serve.command_line().parse_args(dockerfile_command[3:]).host == "0.0.0.0"
     assert "`WEB_PROCESSES`" in (REPO_DIR / "README.md").read_text()
     assert re.search(r"^# ?WEB_PROCESSES=2$", (REPO_DIR / ".env.example").read_text(), re.M)
     # The proxy balances over every replica Docker's DNS names (one address each), websockets included

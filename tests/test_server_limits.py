@@ -1,4 +1,4 @@
-"""The server's limits agree with the settings, against a real daphne.
+"""The server's limits agree with the settings, against the real web process (uvicorn).
 
 A webcam frame over the old 1 MiB server default but under the setting is
 classified, one over the setting is refused with ``frame_too_large`` on an
@@ -23,7 +23,7 @@ from classification.accounts import tokens
 from classification.models import Classification
 from classifier_site import request_bodies
 from tests.conftest import image_bytes
-from tests.test_webcam_browser import serve_daphne
+from tests.test_webcam_browser import serve_web
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -37,13 +37,13 @@ LIMITS = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, django_db_setup):
-    """One daphne for the module, on the test database (set up first, so it is the one daphne is given).
+    """One web process for the module, on the test database (set up first, so it is the one it is given).
 
     It needs no model: nothing here waits for a classification.
     """
     directory = tmp_path_factory.mktemp("limits")
-    with serve_daphne("http", directory, **LIMITS) as url:
-        yield url, directory / "daphne.log"
+    with serve_web("http", directory, **LIMITS) as url:
+        yield url, directory / "web.log"
 
 
 def _jpeg_of_about(size: int) -> bytes:
@@ -124,12 +124,49 @@ def test_stalled_and_trickling_bodies_are_cut_off(server):
     assert 4.5 < time.monotonic() - started < 12
 
 
+def test_silent_connections_are_closed_but_slow_answers_and_quiet_sockets_are_not(server, django_user_model):
+    from websockets.sync.client import connect
+
+    url, _ = server
+    address = urlparse(url)
+    silent = socket.create_connection((address.hostname, address.port), timeout=30)
+    started = time.monotonic()
+    assert _answer(silent) == b""  # never sent a byte: closed by the idle timeout
+    assert 1.5 < time.monotonic() - started < 10
+
+    half_headers = socket.create_connection((address.hostname, address.port), timeout=30)
+    half_headers.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    started = time.monotonic()
+    assert _answer(half_headers) == b""
+    assert 1.5 < time.monotonic() - started < 10
+
+    # The server's turn is not timed: an upload waiting 4 s for a result (no worker runs here) is answered.
+    key = tokens.create_token(django_user_model.objects.create_user("patient"), "test")[1]
+    body = (b'--b\r\nContent-Disposition: form-data; name="files"; filename="slow.jpg"\r\n'
+            b"Content-Type: image/jpeg\r\n\r\n" + image_bytes() + b"\r\n--b--\r\n")
+    waiting = socket.create_connection((address.hostname, address.port), timeout=30)
+    waiting.sendall(
+        b"POST /api/v1/classifications/?wait=4 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        b"Content-Type: multipart/form-data; boundary=b\r\n"
+        + f"Authorization: Token {key}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+    )
+    started = time.monotonic()
+    answer = _answer(waiting)
+    assert answer.startswith(b"HTTP/1.1 202 "), answer[:300]
+    assert time.monotonic() - started > 3.5
+
+    with connect(url.replace("http", "ws", 1) + "/ws/classifications/", origin=url) as feed:
+        time.sleep(3)  # longer than the idle timeout: an open socket is not an idle request
+        feed.send("{malformed")
+        assert json.loads(feed.recv(timeout=10))["code"] == "unexpected_message"
+
+
 def test_one_address_holds_at_most_the_allowed_uploads_open(server):
     url, _ = server
     held = [_partial_upload(url), _partial_upload(url, "/")]
     time.sleep(0.5)
     refused_api, refused_form = _answer(_partial_upload(url)), _answer(_partial_upload(url, "/"))
-    assert refused_api.startswith(b"HTTP/1.1 429 ") and b"Retry-After: 5" in refused_api
+    assert refused_api.startswith(b"HTTP/1.1 429 ") and b"retry-after: 5" in refused_api.lower()
     assert json.loads(refused_api.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "too_many_uploads"
     assert json.loads(refused_form.split(b"\r\n\r\n", 1)[1])["rejected"][0]["code"] == "too_many_uploads"
     for connection in held:

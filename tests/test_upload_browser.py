@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from classification.models import Classification
-from tests.test_webcam_browser import chromium, serve_daphne
+from tests.test_webcam_browser import chromium, serve_web
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -30,7 +30,7 @@ def test_upload_page_batches_reports_progress_and_takes_folders(active_tiny_mode
     photo(folder / "beach.png", 10), photo(folder / "day-2" / "hill.png", 90)
     (folder / "notes.txt").write_text("not a photo")
 
-    with serve_daphne("http", tmp_path, **LIMITS) as base_url, chromium() as browser:
+    with serve_web("http", tmp_path, **LIMITS) as base_url, chromium() as browser:
         page = browser.new_page()
         posts = []
         page.on("request", lambda request: request.method == "POST" and posts.append(request.url))

@@ -3,46 +3,8 @@
 from __future__ import annotations
 
 import threading
-from types import SimpleNamespace
 
 import pytest
-
-BOUNDARY = b"classifier-boundary"
-FORM_BODY = (
-    b"--" + BOUNDARY + b"\r\n"
-    b'Content-Disposition: form-data; name="files"; filename="photo.jpg"\r\n'
-    b"Content-Type: image/jpeg\r\n\r\n" + b"\xff\xd8" + b"x" * 2000 + b"\r\n"
-    b"--" + BOUNDARY + b"--\r\n"
-)
-
-
-def _receive_form_post(request) -> None:
-    request.process = lambda: None  # the hand-off to the ASGI app is not what is tested here
-    request.requestHeaders.setRawHeaders(b"content-type", [b"multipart/form-data; boundary=" + BOUNDARY])
-    request.gotLength(len(FORM_BODY))
-    request.handleContentChunk(FORM_BODY)
-    request.requestReceived(b"POST", b"/", b"HTTP/1.1")
-
-
-def test_daphne_leaves_form_bodies_for_django_to_parse():
-    from daphne.http_protocol import WebRequest
-    from twisted.web.http import Request
-    from twisted.web.test.requesthelper import DummyChannel
-
-    import classifier_site.asgi  # noqa: F401  (daphne imports the app, which switches the parse off)
-
-    plain = Request(DummyChannel())
-    _receive_form_post(plain)
-    assert plain.args, "Twisted's own request parses form bodies; the check below would prove nothing"
-
-    channel = DummyChannel()
-    channel.factory = SimpleNamespace(server=SimpleNamespace(protocol_connected=lambda request: None,
-                                                             proxy_forwarded_address_header=None))
-    request = WebRequest(channel)
-    _receive_form_post(request)
-    assert request.args == {}
-    request.content.seek(0)
-    assert request.content.read() == FORM_BODY  # the raw body Django gets is untouched
 
 
 @pytest.mark.django_db

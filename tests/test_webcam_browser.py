@@ -51,21 +51,18 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve_daphne(scheme: str, tmp_path: Path, host: str = "127.0.0.1", port: int = 0, options=(), **env: str):
-    """The real ASGI server on the test database: HTTP or HTTPS, with websockets; yields its URL.
+def serve_web(scheme: str, tmp_path: Path, host: str = "127.0.0.1", port: int = 0, options=(), **env: str):
+    """The real web process (``classifier_site.serve``) on the test database: HTTP or HTTPS, with websockets.
 
-    Its output goes to ``tmp_path / "daphne.log"`` (a pipe nobody reads could fill up and stall it).
-    ``options`` are more daphne arguments (``--proxy-headers``, ``--access-log``).
+    Yields its URL. Its output goes to ``tmp_path / "web.log"`` (a pipe nobody reads
+    could fill up and stall it). ``options`` are more of its arguments (``--proxy-headers``, ``--access-log``).
     """
     port = port or _free_port()
     if scheme == "https":
-        tls = self_signed_certificate(tmp_path)
-        endpoint = ["-e", f"ssl:port={port}:interface={host}:privateKey={tls['TLS_KEY_FILE']}:certKey={tls['TLS_CERT_FILE']}"]
-    else:
-        endpoint = ["-b", host, "-p", str(port)]
-    log = open(tmp_path / "daphne.log", "wb")
+        env = {**self_signed_certificate(tmp_path), **env}
+    log = open(tmp_path / "web.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", *endpoint, *options, "classifier_site.asgi:application"],
+        [sys.executable, "-m", "classifier_site.serve", "--host", host, "--port", str(port), *options],
         cwd=REPO_DIR, env={**child_process_env(), **env}, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
@@ -84,8 +81,8 @@ def serve_daphne(scheme: str, tmp_path: Path, host: str = "127.0.0.1", port: int
 
 
 @pytest.fixture
-def daphne_server(request, tmp_path):
-    with serve_daphne(getattr(request, "param", "http"), tmp_path) as url:
+def web_server(request, tmp_path):
+    with serve_web(getattr(request, "param", "http"), tmp_path) as url:
         yield url
 
 
@@ -110,9 +107,9 @@ def chromium(*args: str):
             browser.close()
 
 
-@pytest.mark.parametrize("daphne_server", ["http", "https"], indirect=True)
+@pytest.mark.parametrize("web_server", ["http", "https"], indirect=True)
 def test_webcam_page_streams_frames_and_shows_pushed_results(
-    active_tiny_model, celery_worker, daphne_server, tmp_path
+    active_tiny_model, celery_worker, web_server, tmp_path
 ):
     video = write_y4m(camera_picture(), tmp_path / "camera.y4m")
     fake_camera = (
@@ -122,7 +119,7 @@ def test_webcam_page_streams_frames_and_shows_pushed_results(
         "--ignore-certificate-errors",  # the HTTPS case serves a self-signed certificate
     )
     with chromium(*fake_camera) as browser:
-        shown, labels, message, events_in_history, frames_in_history = _stream_from_fake_camera(browser, daphne_server)
+        shown, labels, message, events_in_history, frames_in_history = _stream_from_fake_camera(browser, web_server)
 
     rows = {str(row.public_id): row for row in Classification.objects.filter(public_id__in=shown)}
     assert len(rows) == len(shown) >= 2
@@ -173,10 +170,10 @@ def fake_camera_args(tmp_path: Path) -> tuple[str, ...]:
             f"--use-file-for-fake-video-capture={video}")
 
 
-def test_denied_camera_shows_a_clear_message(db, daphne_server):
+def test_denied_camera_shows_a_clear_message(db, web_server):
     with chromium("--use-fake-device-for-media-stream", "--deny-permission-prompts") as browser:
         page = browser.new_page()
-        page.goto(f"{daphne_server}/webcam/")
+        page.goto(f"{web_server}/webcam/")
         page.click("#toggle")
         page.locator("#webcam-message:not(:empty)").wait_for()
         message = page.text_content("#webcam-message")
@@ -185,7 +182,7 @@ def test_denied_camera_shows_a_clear_message(db, daphne_server):
 
 
 def test_upload_page_sends_files_and_shows_results_without_a_reload(
-    active_tiny_model, celery_worker, daphne_server, tmp_path
+    active_tiny_model, celery_worker, web_server, tmp_path
 ):
     photo, text = tmp_path / "photo.png", tmp_path / "notes.jpg"
     camera_picture().convert("RGB").save(photo)
@@ -194,9 +191,9 @@ def test_upload_page_sends_files_and_shows_results_without_a_reload(
     with chromium() as browser:
         context = browser.new_context()  # one session: History, open beside the form, follows its results
         page = context.new_page()
-        page.goto(f"{daphne_server}/")
+        page.goto(f"{web_server}/")
         history = context.new_page()
-        history.goto(f"{daphne_server}/history/")
+        history.goto(f"{web_server}/history/")
         history.locator("#results[data-live=all]").wait_for()
         count_before = history.text_content("#history-count")
         history.wait_for_timeout(1_000)  # its live socket connects
