@@ -1,11 +1,12 @@
 """End-to-end latency: upload → result stored, and → result pushed on the websocket.
 
     .venv/bin/python -m bench.end_to_end [--clients 1,10,50] [--requests 40,20,8] [--paced 10] [--rounds 3]
-                                         [--worker-processes 1] [--database postgres|sqlite]
+                                         [--worker-processes 2] [--database postgres|sqlite]
 
 Starts an isolated service (bench/stack.py: the web process + one prefork worker
-process, its own database, Redis DB and queue) with the light model (the demo
-MobileNetV2 bundle, or a random-weights one of the same shape). Clients upload
+with the service's pool processes (two), its own database, Redis DB and queue)
+with the light model (the demo MobileNetV2 bundle, or a random-weights one of
+the same shape). Clients upload
 the sample photos through the upload form (one photo a request) while one
 live-feed websocket records when each result is pushed. ``--clients`` levels
 run in a closed loop: a client sends its next photo as soon as the previous
@@ -50,6 +51,7 @@ from pathlib import Path
 
 from bench.common import CpuMeter, percentile, print_table, sample_images, time_calls, write_results
 from bench.stack import Stack, light_bundle
+from ml.cores import default_pool_size
 
 PUSH_TIMEOUT_S = 30.0
 # Where a request's time goes, between the timestamps a record holds.
@@ -477,8 +479,9 @@ def main() -> None:
     parser.add_argument("--first-runs", type=int, default=9, help="fresh workers whose first request is timed (0: none)")
     parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("--server", default="serve", help="the web server (bench.stack.SERVERS)")
-    parser.add_argument("--worker-processes", type=int, default=1,
-                        help="the measured worker's pool processes (each gets cores // processes model threads)")
+    parser.add_argument("--worker-processes", type=int, default=default_pool_size(),
+                        help="the measured worker's pool processes (each gets cores // processes model threads); "
+                             "default: the service's (ml.cores.default_pool_size)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each closed-loop level, for its saturation ratio")
     parser.add_argument("--floor-seconds", type=float, default=4.0,
                         help="the model alone's measurement before, between and after a level's rounds")

@@ -25,7 +25,8 @@ from classification.registry import compiling
 from classification.models import WorkerProcess
 from classification.serving import batching, classify, heartbeats, process_model, recovery
 from classification.training import execution, runs
-from ml.predictor import limit_tensorflow_threads, threads_per_process
+from ml.cores import threads_per_process
+from ml.predictor import limit_tensorflow_threads
 
 
 @shared_task(name=queueing.CLASSIFY_IMAGE, acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -15,6 +15,7 @@ from kombu import Queue
 
 from classifier_site.secret_key import persistent_secret_key
 from classifier_site.storage import s3_storage
+from ml.cores import default_pool_size
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -216,8 +217,9 @@ CELERY_TASK_QUEUES = (
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Worker processes per worker; each caps TensorFlow at cores // processes threads.
-CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=1)
+# Worker processes per worker (two, or one on one core: ml/cores.py says why); each caps its runtime at
+# cores // processes threads.
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=default_pool_size())
 # A new pool process has this long to report that it is up, and it loads the model first: Celery's
 # 4 s default kills a process still loading and forks another, for ever (issue 14).
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("CELERY_WORKER_PROC_ALIVE_TIMEOUT", default=120.0)

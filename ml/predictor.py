@@ -40,7 +40,7 @@ def limit_tensorflow_threads(threads: int) -> None:
     """Cap TensorFlow's thread pools; call before TensorFlow runs anything.
 
     With N worker processes on C cores, each process gets C // N threads so the
-    processes do not fight over cores (:func:`threads_per_process`). Environment
+    processes do not fight over cores (:func:`ml.cores.threads_per_process`). Environment
     variables are set too, for what runs in a child process (the ONNX export).
     """
     quiet_tensorflow()
@@ -55,43 +55,6 @@ def limit_tensorflow_threads(threads: int) -> None:
     except RuntimeError:
         # TensorFlow refuses once its runtime started; the earlier cap stays in force.
         pass
-
-
-def threads_per_process(processes: int, cores: int | None = None) -> int:
-    """Threads each of ``processes`` processes may use, so that processes × threads ≤ cores."""
-    cores = cores or available_cores()
-    return max(1, cores // max(1, processes))
-
-
-def available_cores() -> int:
-    """The cores this process may really use: its CPU affinity, capped by the container's CPU quota.
-
-    ``os.cpu_count()`` counts the host's cores; a container limited to two
-    (cgroup v2 ``cpu.max``, or v1 ``cpu.cfs_quota_us``) would otherwise run
-    a thread per host core in every process and thrash.
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    quota = cgroup_cpu_quota()
-    return max(1, min(cores, int(quota)) if quota else cores)
-
-
-def cgroup_cpu_quota(root: str | Path = "/sys/fs/cgroup") -> float | None:
-    """CPUs the cgroup may use (quota / period), or None when unlimited or unknown."""
-    root = Path(root)
-    try:
-        quota, period = (root / "cpu.max").read_text().split()[:2]
-        return None if quota == "max" else int(quota) / int(period)
-    except (OSError, ValueError):
-        pass
-    try:
-        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
-        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
-    except (OSError, ValueError):
-        return None
-    return None if quota <= 0 or period <= 0 else quota / period
 
 
 class Predictor:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from classification.intake import submission
 from classification.serving import recovery
 from classification.models import Classification, WorkerProcess
-from ml.predictor import threads_per_process
+from ml.cores import threads_per_process
 from tests.conftest import image_bytes, stored_files, child_process_env, solo_worker, wait_until_finished
 
 

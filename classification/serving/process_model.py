@@ -28,7 +28,8 @@ from classification.models import ModelVersion, WorkerProcess
 from classification.models.workers import heartbeat_seconds
 from classification.registry import artifacts, versions
 from classification.serving import batching, classify, heartbeats, notifications, orphans
-from ml.predictor import Predictor, limit_tensorflow_threads, threads_per_process
+from ml.cores import threads_per_process
+from ml.predictor import Predictor, limit_tensorflow_threads
 from ml.runtimes import ONNXRUNTIME, ONNXRUNTIME_INT8, TENSORFLOW
 
 logger = logging.getLogger(__name__)

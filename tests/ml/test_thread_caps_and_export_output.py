@@ -6,30 +6,36 @@ import subprocess
 import sys
 import time
 
-from ml import onnx_export, predictor
+from ml import cores, onnx_export
 
 
 def test_the_cgroup_v2_quota_caps_the_cores(tmp_path, monkeypatch):
     (tmp_path / "cpu.max").write_text("150000 100000\n")
-    assert predictor.cgroup_cpu_quota(tmp_path) == 1.5
+    assert cores.cgroup_cpu_quota(tmp_path) == 1.5
     (tmp_path / "cpu.max").write_text("max 100000\n")
-    assert predictor.cgroup_cpu_quota(tmp_path) is None
+    assert cores.cgroup_cpu_quota(tmp_path) is None
 
-    monkeypatch.setattr(predictor, "cgroup_cpu_quota", lambda: 2.0)
-    monkeypatch.setattr(predictor.os, "sched_getaffinity", lambda pid: set(range(16)))
-    assert predictor.available_cores() == 2
-    assert predictor.threads_per_process(2) == 1  # 2 processes × 1 thread ≤ 2 cores
-    monkeypatch.setattr(predictor, "cgroup_cpu_quota", lambda: None)
-    assert predictor.available_cores() == 16 and predictor.threads_per_process(3) == 5
+    monkeypatch.setattr(cores, "cgroup_cpu_quota", lambda: 2.0)
+    monkeypatch.setattr(cores.os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert cores.available_cores() == 2
+    assert cores.threads_per_process(2) == 1  # 2 processes × 1 thread ≤ 2 cores
+    monkeypatch.setattr(cores, "cgroup_cpu_quota", lambda: None)
+    assert cores.available_cores() == 16 and cores.threads_per_process(3) == 5
+
+
+def test_a_worker_runs_two_classify_processes_unless_it_has_one_core(monkeypatch):
+    assert [cores.default_pool_size(n) for n in (1, 2, 4, 16)] == [1, 2, 2, 2]
+    monkeypatch.setattr(cores, "available_cores", lambda: 1)
+    assert cores.default_pool_size() == 1  # never more processes than cores: each needs a thread
 
 
 def test_the_cgroup_v1_quota_is_read_too(tmp_path):
     (tmp_path / "cpu").mkdir()
     (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("300000\n")
     (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
-    assert predictor.cgroup_cpu_quota(tmp_path) == 3.0
+    assert cores.cgroup_cpu_quota(tmp_path) == 3.0
     (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
-    assert predictor.cgroup_cpu_quota(tmp_path) is None
+    assert cores.cgroup_cpu_quota(tmp_path) is None
 
 
 def test_a_chatty_child_is_drained_while_it_runs_and_its_last_words_kept():
