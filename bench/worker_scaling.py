@@ -5,7 +5,8 @@ Usage: ``python -m bench.worker_scaling [--backlog 2000] [--phase-seconds 4] [--
 An isolated service (bench/stack.py: the web process, the sweeper's worker with beat,
 its own PostgreSQL database, the demo model compiled once) whose classify
 workers run as compose runs the ``worker`` service: each one a separate
-``celery worker`` with one pool process and a node name of its own
+``celery worker`` with one pool process (compose's default was one when this was
+measured; it is two now) and a node name of its own
 (``classify@%h`` in compose, where every container has its own host name),
 with Celery's gossip and mingle as compose leaves them. Then:
 

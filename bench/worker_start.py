@@ -4,8 +4,9 @@ Usage: ``python -m bench.worker_start [--starts 9] [--keras-starts 3]``.
 
 The model is compiled once first, as the registry task does at import or
 activation (its ONNX export checked against Keras, stored beside the model),
-and that step is timed on its own. Then a prefork worker (one pool process, as
-``make run`` starts it) serves the demo model, and its pool process is killed
+and that step is timed on its own. Then a prefork worker with one pool process
+(``make run`` starts two; one keeps the process being timed alone on the
+cores) serves the demo model, and its pool process is killed
 (SIGKILL) ``--starts`` times: each time the parent forks a new one, and the
 time from the kill to the new process's heartbeat row saying "loaded" (model
 loaded and one image classified end to end) is one start. Target: p50 ≤ 5 s.
