@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from classification.models import WorkerProcess
 from classification.models.workers import heartbeat_seconds, this_process_id
+from classification.serving import orphans
 
 logger = logging.getLogger(__name__)
 
@@ -71,14 +72,24 @@ def _forget_dead_neighbours() -> None:
     A killed pool process would otherwise count as live for three more beats
     (readiness, ``/metrics``); its replacement's first beat, or any
     neighbour's next one, removes it. The process table says who is gone here:
-    no such pid, or a later process that took its pid.
+    no such pid, or a later process that took its pid. This is the moment a
+    death here is known, so the messages a dead classify process may have
+    taken and not claimed are sent again here too (serving/orphans.py).
     """
     host = socket.gethostname()
     neighbours = WorkerProcess.objects.filter(hostname=host).exclude(pid=os.getpid())
-    gone = [pk for pk, pid, started_at in neighbours.values_list("pk", "pid", "started_at")
-            if not WorkerProcess.objects.is_alive(f"{host}:{pid}", started_at)]
-    if gone:
-        WorkerProcess.objects.filter(pk__in=gone).delete()
+    gone = [process for process in neighbours.only("pk", "hostname", "pid", "role", "started_at")
+            if not WorkerProcess.objects.is_alive(process.worker_id, process.started_at)]
+    # One by one: whoever deletes a dead classify process's row sends again what it may have taken, once,
+    # however many neighbours notice the death together.
+    forgotten = [process for process in gone if WorkerProcess.objects.filter(pk=process.pk).delete()[0]]
+    classifying = [process for process in forgotten if process.role == WorkerProcess.Role.CLASSIFY]
+    if classifying:
+        try:
+            orphans.resend_what_dead_processes_may_have_taken(classifying)
+        except Exception:
+            logger.warning("Could not send again what dead processes may have taken (Redis gives it out "
+                           "again after its visibility timeout)", exc_info=True)
 
 
 def start_heartbeat(role: str) -> None:

@@ -8,12 +8,20 @@ is gone from this machine's process table), so at start-up it puts those rows
 back in the queue rather than leave them to the sweeper. Each such re-queue
 counts as an attempt, as the sweeper's do: an image that kills every process
 that reads it is failed after ``CLASSIFIER["MAX_ATTEMPTS"]``, not retried for ever.
+
+A process can also die after taking its companions' messages and before
+claiming their rows: those rows are still ``queued`` and their messages sit
+unacknowledged in Redis for the same hour, where the sweeper cannot tell them
+from messages a live process holds. Whoever forgets a dead classify process of
+this machine (its neighbours' heartbeat, or its replacement's first one) sends
+them again at once: :func:`resend_what_dead_processes_may_have_taken`.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+from typing import Sequence
 
 from django.conf import settings
 from django.db.models import F, Q
@@ -63,3 +71,43 @@ def requeue_rows_of_dead_processes_here() -> dict[str, int]:
     logger.warning("Re-queued %d classification(s) and failed %d that dead process(es) %s held",
                    requeued, failed, ", ".join(sorted(dead)))
     return {"requeued": requeued, "failed": failed}
+
+
+def resend_what_dead_processes_may_have_taken(dead: Sequence[WorkerProcess]) -> list[int]:
+    """Send a fresh message for each queued row whose message is held unacknowledged, not waiting, in Redis.
+
+    ``dead`` are classify processes of this machine that just died. Any of
+    them may have taken companions (serving/batching.py) and died before
+    claiming their rows, whose messages Redis hands out again only after its
+    visibility timeout (an hour). Kombu does not record which consumer holds a
+    message, so one held by a live process or by the Celery parent (prefetched)
+    is sent again too: harmless, as a row is claimed with one conditional
+    update and finished once, and the second delivery is skipped. Only messages
+    handed out since the first of them started can be theirs; the rest are
+    left alone. Nothing ran, so the row is not touched (no attempt counted),
+    and running or finished rows are never sent. Without Redis (the filesystem
+    fallback) who holds what is unknown: nothing is sent. Returns the ids sent again.
+    """
+    if not dead:
+        return []
+    deliveries = queueing.deliveries(queueing.CLASSIFY_IMAGE)
+    if deliveries is None:
+        return []
+    starts = [process.started_at for process in dead]
+    since = min(starts).timestamp() if None not in starts else 0.0
+    taken = [pk for pk, held_since in deliveries.held_since.items()  # a first argument that is no id is not ours
+             if isinstance(pk, int) and pk not in deliveries.waiting and held_since >= since]
+    ids = sorted(Classification.objects.filter(pk__in=taken, status=Classification.Status.QUEUED)
+                 .values_list("pk", flat=True))
+    sent = []
+    for pk in ids:
+        try:
+            queueing.classify(pk)
+        except Exception:  # the broker is gone, the rest would fail alike: Redis gives them out after its timeout
+            logger.warning("Could not queue classification %s again", pk, exc_info=True)
+            break
+        sent.append(pk)
+    if ids:
+        logger.warning("Sent again the messages of %d queued classification(s) %s that dead process(es) %s may have "
+                       "taken", len(sent), sent, ", ".join(sorted(process.worker_id for process in dead)))
+    return sent
