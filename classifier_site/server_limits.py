@@ -10,7 +10,8 @@ it cuts a connection before the application can answer with a reason.
   :mod:`classifier_site.serve` gives uvicorn that size.
 - A connection that sends nothing, or stalls in the middle of a request, for
   the idle timeout is closed (:class:`HttpProtocol`; uvicorn's own timer
-  covers only the wait between two requests).
+  covers only the wait between two requests); a request's headers must arrive
+  within the idle timeout (408) and 64 KiB (431).
 - A request body still incomplete after the body timeout is answered 408 and
   closed, so a client that trickles a byte now and then cannot hold a
   connection for ever; and one address may send at most
@@ -63,6 +64,10 @@ async def send_refusal(send, path: str, status: int, code: str, message: str) ->
     await send({"type": "http.response.body", "body": data})
 
 
+#: The most a request's line and headers may take; a browser's are a few kilobytes (Twisted allowed 16 KiB).
+MAX_HEADER_BYTES = 64 * 1024
+
+
 class HttpProtocol(HttpToolsProtocol):
     """uvicorn's HTTP protocol, closing a connection the client leaves idle while it is the client's turn.
 
@@ -72,9 +77,18 @@ class HttpProtocol(HttpToolsProtocol):
     would otherwise be held for ever. The same timer runs from the connection's
     start and, while a request is still arriving, from its last byte; it stops
     when the request is complete (the server's turn, however long the view takes).
+
+    Headers have no limit of their own in uvicorn (httptools keeps every byte),
+    so a client sending a header byte now and then held a connection, and
+    memory, for as long as it liked: a request's line and headers must arrive
+    within the idle timeout (408) and within :data:`MAX_HEADER_BYTES` (431).
+    The body's own time limit is :class:`RequestLimits`'.
     """
 
     _request_arriving = False
+    _headers_arriving = False
+    _header_bytes = 0
+    _headers_deadline = None
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
@@ -82,7 +96,33 @@ class HttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._request_arriving = True
+        self._request_arriving = self._headers_arriving = True
+        self._header_bytes = 0
+        self._headers_deadline = self.loop.call_later(self.timeout_keep_alive, self._refuse_slow_headers)
+
+    def on_headers_complete(self) -> None:
+        self._headers_arriving = False
+        if self._headers_deadline is not None:
+            self._headers_deadline.cancel()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc) -> None:
+        if self._headers_deadline is not None:
+            self._headers_deadline.cancel()
+        super().connection_lost(exc)
+
+    def _refuse_slow_headers(self) -> None:
+        self._refuse(408, "Request Timeout", "The request's headers did not arrive in time.")
+
+    def _refuse(self, status: int, reason: str, message: str) -> None:
+        """Answer a request whose headers never completed, and close: the application never saw it."""
+        if self.transport.is_closing():
+            return
+        body = message.encode()
+        self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                             b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+                             % (status, reason.encode(), len(body), body))
+        self.transport.close()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -91,12 +131,21 @@ class HttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)  # stops the timer; a websocket upgrade hands the connection over
+        if self._headers_arriving:  # still, after this packet
+            self._header_bytes += len(data)
+            if self._header_bytes > MAX_HEADER_BYTES:
+                self._refuse(431, "Request Header Fields Too Large",
+                             f"The request's headers are over {MAX_HEADER_BYTES // 1024} KiB.")
+                return
         if self._request_arriving and self.transport.get_protocol() is self and not self.transport.is_closing():
             self._wait_for_client()
 
     def timeout_keep_alive_handler(self) -> None:
         if self.flow is not None and self.flow.read_paused:  # the server is not reading: not the client's stall
             self._wait_for_client()
+            return
+        if self._headers_arriving:
+            self._refuse_slow_headers()
             return
         super().timeout_keep_alive_handler()
 

@@ -137,7 +137,7 @@ def test_silent_connections_are_closed_but_slow_answers_and_quiet_sockets_are_no
     half_headers = socket.create_connection((address.hostname, address.port), timeout=30)
     half_headers.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     started = time.monotonic()
-    assert _answer(half_headers) == b""
+    assert _answer(half_headers).startswith(b"HTTP/1.1 408 ")  # stopped halfway through its headers
     assert 1.5 < time.monotonic() - started < 10
 
     # The server's turn is not timed: an upload waiting 4 s for a result (no worker runs here) is answered.
@@ -159,6 +159,35 @@ def test_silent_connections_are_closed_but_slow_answers_and_quiet_sockets_are_no
         time.sleep(3)  # longer than the idle timeout: an open socket is not an idle request
         feed.send("{malformed")
         assert json.loads(feed.recv(timeout=10))["code"] == "unexpected_message"
+
+
+def test_headers_sent_slowly_or_without_end_are_refused(server):
+    url, _ = server
+    address = urlparse(url)
+    trickling = socket.create_connection((address.hostname, address.port), timeout=30)
+    trickling.settimeout(0.5)
+    trickling.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    started, answer = time.monotonic(), b""
+    while not answer and time.monotonic() - started < 15:
+        trickling.sendall(b"X-Slow: a\r\n")  # a header line every half second keeps the idle timer from firing
+        try:
+            answer = trickling.recv(65536)
+        except TimeoutError:
+            continue
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert 1.5 < time.monotonic() - started < 6
+
+    endless = socket.create_connection((address.hostname, address.port), timeout=30)
+    endless.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    endless.sendall(b"".join(b"X-Big: " + b"a" * 4096 + b"\r\n" for _ in range(17)))  # 70 KB, no end
+    answer = _answer(endless)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+
+    split = socket.create_connection((address.hostname, address.port), timeout=30)
+    for piece in (b"GET /healthz HTTP/1.1\r\nHo", b"st: 127.0.0.1\r\nConnection: close\r\n", b"\r\n"):
+        split.sendall(piece)
+        time.sleep(0.3)
+    assert _answer(split).startswith(b"HTTP/1.1 200 ")  # headers in several packets, in time: answered
 
 
 def test_one_address_holds_at_most_the_allowed_uploads_open(server):
