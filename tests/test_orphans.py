@@ -25,6 +25,7 @@ from classification.models import Classification, WorkerProcess
 from classification.serving import heartbeats, orphans
 from classifier_site.celery import app
 from tests.conftest import image_bytes
+from tests.test_heartbeats import _nothing_reported_yet  # noqa: F401 (autouse: this process beats in these tests)
 
 pytestmark = pytest.mark.django_db
 
@@ -40,17 +41,6 @@ def broker():
     queueing.settle(held, "ack")  # what the "dead" process took must not outlive the test in unacked
     app.control.purge()
     queueing._drop_connection()
-
-
-@pytest.fixture(autouse=True)
-def _nothing_reported_yet():
-    """This process beats in these tests: it must not report a model version an earlier test rolled back."""
-    saved = dict(heartbeats._fields)
-    heartbeats._fields.clear()
-    heartbeats._fields["pid"] = None
-    yield
-    heartbeats._fields.clear()
-    heartbeats._fields.update(saved)
 
 
 def queued(count: int) -> list[Classification]:
