@@ -183,3 +183,18 @@ def test_known_objects_and_a_real_upload_match_the_schema(api_schema, known_rows
             body = response.json()
             assert len(body["accepted"]) == 1 and body["rejected"][0]["code"] == "unsupported_type"
     assert statuses == [200, 200, 200, 200, 200, 200, 200, 202, 200, 204]
+
+
+@pytest.mark.slow
+def test_first_schema_requests_at_once_in_a_new_web_process_are_all_answered(transactional_db, tmp_path):
+    """drf-spectacular's first build in a process is not thread-safe: at once, three of four answered 500."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from tests.test_webcam_browser import serve_web
+
+    with serve_web("http", tmp_path) as url, ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(lambda _: requests.get(url + "/api/schema/?format=json", timeout=60).status_code,
+                                 range(4)))
+    assert statuses == [200] * 4, (tmp_path / "web.log").read_text()[-3000:]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from drf_spectacular.utils import OpenApiResponse
 from drf_spectacular.views import SpectacularAPIView
 
@@ -32,6 +34,15 @@ def errors(*statuses: int) -> dict[int, OpenApiResponse]:
 class BrowsableSchemaView(SpectacularAPIView):
     """The OpenAPI schema. A browser asking for a page gets it as text to read in the tab, not a download;
     clients (Swagger UI, generators, ``?format=json``) get the usual OpenAPI media types."""
+
+    #: drf-spectacular builds a schema with process-wide state that is not thread-safe (extensions imported
+    #: on first use, shared registries): two first requests at once answered 500 (the page walk's two
+    #: browsers found it). Rare and a fraction of a second each, so one at a time.
+    _building = threading.Lock()
+
+    def get(self, request, *args, **kwargs):
+        with self._building:
+            return super().get(request, *args, **kwargs)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
