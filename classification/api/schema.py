@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from drf_spectacular.utils import OpenApiResponse
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.views import SCHEMA_KWARGS, SpectacularAPIView
 
 from classification.api.serializers import ErrorSerializer
 
@@ -40,6 +40,7 @@ class BrowsableSchemaView(SpectacularAPIView):
     #: browsers found it). Rare and a fraction of a second each, so one at a time.
     _building = threading.Lock()
 
+    @extend_schema(**SCHEMA_KWARGS)  # as the view it wraps: the schema does not list its own endpoint
     def get(self, request, *args, **kwargs):
         with self._building:
             return super().get(request, *args, **kwargs)
