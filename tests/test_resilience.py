@@ -61,6 +61,28 @@ def test_a_statement_outside_a_transaction_runs_again_on_a_new_connection(caplog
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_statement_runs_again_until_a_connection_holds_when_its_new_one_is_dropped_too(caplog, monkeypatch):
+    """Backends ended together are ended one by one: the connection a retry gets may be the next to go."""
+    Classification.objects.count()
+    terminate(backend_pid())
+    reconnect, dropped = connection.reconnect_if_lost, []
+
+    def reconnect_to_one_about_to_be_dropped():
+        reconnected = reconnect()
+        if reconnected and not dropped:
+            with connection.connection.cursor() as raw:  # below Django's wrapper: no retry of its own
+                dropped.append(raw.execute("SELECT pg_backend_pid()").fetchone()[0])
+            terminate(dropped[0])
+        return reconnected
+
+    monkeypatch.setattr(connection, "reconnect_if_lost", reconnect_to_one_about_to_be_dropped)
+    with caplog.at_level(logging.WARNING, logger="classifier_site.postgresql.base"):
+        assert Classification.objects.count() == 0
+
+    assert caplog.text.count(RECONNECTING) == 2 and backend_pid() != dropped[0]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_transaction_begins_on_a_live_connection(caplog):
     first = backend_pid()
     terminate(first)

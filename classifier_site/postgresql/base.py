@@ -11,7 +11,7 @@ the settings for ``postgres://`` URLs) avoids that where it is safe:
   closed and another taken (no round trip: a hung-up socket is readable while
   the connection is idle);
 * the same check runs when a transaction begins;
-* a statement that fails because the connection is gone is run once more on
+* a statement that fails because the connection is gone is run again on
   a new connection when it ran outside a transaction (autocommit), or was the
   first statement of one (nothing done in it yet: the transaction goes on, on
   the new connection). The server ran nothing of it: a terminated backend
@@ -47,26 +47,29 @@ def connection_lost(connection) -> bool:
     return bool(readable)
 
 
+#: Statements run again at most this many times: connections dropped together (a restart, a failover, an
+#: operator ending several backends) are ended one after another, so the connection a retry gets may be
+#: the next to go (seen in the chaos test: nine backends ended, a retried INSERT's new connection among them).
+RETRIES_AFTER_LOST_CONNECTION = 3
+
+
 class RetryOnLostConnection:
-    """Cursor wrapper part: a statement in autocommit whose connection was lost runs once more."""
+    """Cursor wrapper part: a statement whose connection was lost runs again, on a new one, where it may."""
 
     def _execute(self, sql, params, *ignored_wrapper_args):
-        try:
-            result = super()._execute(sql, params, *ignored_wrapper_args)
-        except (OperationalError, InterfaceError):
-            if not self._reconnected():
-                raise
-            result = super()._execute(sql, params, *ignored_wrapper_args)
-        self.db.transaction_untouched = False
-        return result
+        return self._run_again_if_lost(super()._execute, sql, params, *ignored_wrapper_args)
 
     def _executemany(self, sql, param_list, *ignored_wrapper_args):
-        try:
-            result = super()._executemany(sql, param_list, *ignored_wrapper_args)
-        except (OperationalError, InterfaceError):
-            if not self._reconnected():
-                raise
-            result = super()._executemany(sql, param_list, *ignored_wrapper_args)
+        return self._run_again_if_lost(super()._executemany, sql, param_list, *ignored_wrapper_args)
+
+    def _run_again_if_lost(self, execute, *args):
+        for retries_left in range(RETRIES_AFTER_LOST_CONNECTION, -1, -1):
+            try:
+                result = execute(*args)
+                break
+            except (OperationalError, InterfaceError):
+                if not retries_left or not self._reconnected():
+                    raise
         self.db.transaction_untouched = False
         return result
 
