@@ -14,7 +14,7 @@ the settings for ``postgres://`` URLs) avoids that where it is safe:
 * a statement that fails because the connection is gone is run again on
   a new connection when it ran outside a transaction (autocommit), or was the
   first statement of one (nothing done in it yet: the transaction goes on, on
-  the new connection). The server ran nothing of it: a terminated backend
+  the new connection), up to three times. The server ran nothing of it: a terminated backend
   aborts the statement it was running, and commits nothing of an open
   transaction.
 
