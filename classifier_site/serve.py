@@ -22,8 +22,8 @@ import os
 
 def command_line() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m classifier_site.serve", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--proxy-headers", action="store_true",
                         help="trust X-Forwarded-For/-Proto from FORWARDED_ALLOW_IPS (default: any address); "
                              "only behind a proxy that sets them")
@@ -34,9 +34,8 @@ def command_line() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     options = command_line().parse_args(argv)
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "classifier_site.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "classifier_site.settings")  # the limits below read them
     import uvicorn
-    from django.conf import settings  # noqa: F401 (read by the limits; fails here, not on the first request)
 
     from classifier_site.server_limits import HttpProtocol, request_limits, websocket_message_limit
 
