@@ -232,7 +232,8 @@ def deliveries(task_name: str, queue: str | None = None) -> Deliveries | None:
     return None
 
 
-# kombu's Redis transport keeps one list per priority: the queue's name, then "\x06\x16" + priority for 3, 6, 9.
+# kombu's Redis transport keeps one list per priority step: the queue's name, then "\x06\x16" + priority for 3, 6,
+# 9. The settings keep one step (the queue's name), and the others are read for what an older release queued there.
 _PRIORITY_LISTS = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 

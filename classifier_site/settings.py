@@ -156,7 +156,10 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # kombu's Redis transport, minus a crash when Redis goes away (classifier_site/broker.py).
     CELERY_BROKER_TRANSPORT = "classifier_site.broker:Transport"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    # One Redis list a queue: no task here has a priority, and kombu's four lists (priorities 0, 3, 6, 9) made
+    # every look into an empty queue four RPOPs (a worker's take of companions ends with one) and every
+    # wait a BRPOP on four keys. A priority set on a message still lands in the one list.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"priority_steps": [0]}
     CHANNEL_LAYERS = {
         "default": {
             # channels-redis, waiting out a Redis restart instead of closing every socket (classifier_site/channel_layer.py).

@@ -11,6 +11,8 @@ import time
 from types import SimpleNamespace
 
 import pytest
+import redis
+from django.conf import settings
 
 from classification import queueing, tasks
 from classification.intake.submission import submit_image
@@ -202,3 +204,27 @@ def test_warming_a_new_worker_process_up_changes_no_row_and_puts_back_what_it_to
     [task] = queueing.take_waiting(queueing.CLASSIFY_IMAGE, 5)
     assert task.args == [first.pk]
     queueing.settle([task], "ack")
+
+
+def _rpops() -> int:
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    return int(client.info("commandstats").get("cmdstat_rpop", {}).get("calls", 0))
+
+
+def test_looking_into_an_empty_queue_for_company_costs_one_redis_command(active_tiny_model):
+    """One list a queue (priority_steps): every batch's take ends by finding the queue empty, and kombu's
+    default four priority lists made that four RPOPs."""
+    queueing.take_waiting(queueing.CLASSIFY_IMAGE, 5)  # the connection and its channel are made once
+    before = _rpops()
+    assert queueing.take_waiting(queueing.CLASSIFY_IMAGE, 5) == []
+    assert _rpops() - before == 1
+
+
+def test_a_message_published_with_a_priority_is_still_taken_as_company(counting):
+    first, waiting = queued_rows(2)
+    tasks.classify_image.apply_async(args=[waiting.pk], priority=9)
+
+    tasks.classify_image(first.pk)
+
+    assert counting.calls == [2]
+    assert queue_length() == 0

@@ -6,13 +6,15 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from classification import tasks
 from classification.intake.submission import submit_image
 from classification.models import Classification, ModelVersion
-from classification.registry import versions
+from classification.registry import compiling, versions
 from classification.serving import process_model
 from tests.conftest import image_bytes
 
@@ -143,3 +145,28 @@ def test_the_admin_says_why_a_sagemaker_activation_was_refused(admin_client, act
     messages = [str(message) for message in get_messages(response.wsgi_request)]
     assert any("Refused:" in text and "SageMaker endpoint" in text for text in messages), messages
     assert ModelVersion.objects.get(is_active=True).pk == active_tiny_model.pk
+
+
+def test_a_task_finding_its_version_still_active_reads_only_what_says_so(active_tiny_model, fresh_process):
+    """The check every task makes reads a few columns of the active version, not the whole row with its
+    metrics and report lists; a version that changed is then read whole (the switch tests above)."""
+    process_model.ensure_loaded()
+    with CaptureQueriesContext(connection) as queries:
+        predictor, serving = process_model.ensure_loaded()
+    assert serving.pk == active_tiny_model.pk and predictor is process_model.state.predictor
+    assert len(queries) == 1
+    selected = queries[0]["sql"].split(" FROM ")[0]
+    assert '"onnx_sha256"' in selected and '"metrics"' not in selected and '"report_files"' not in selected
+
+
+def test_a_version_compiled_after_it_was_loaded_is_served_from_its_export_at_the_next_task(
+    active_tiny_model, fresh_process
+):
+    """The few columns the check reads include the export's: a change there is a switch, as a new version is."""
+    assert process_model.ensure_loaded()[0].runtime_name == "tensorflow"  # not compiled yet: Keras serves
+
+    compiling.compile_version(active_tiny_model.pk)
+    predictor, version = process_model.ensure_loaded()
+
+    assert predictor.runtime_name == "onnxruntime" and version.pk == active_tiny_model.pk
+    assert process_model.state.load_count == 2

@@ -179,8 +179,10 @@ def record_load_success(version: ModelVersion) -> None:
         version.load_error, version.load_failed_at, version.load_failures = "", None, 0
 
 
-def active_version() -> ModelVersion | None:
-    return ModelVersion.objects.filter(is_active=True).first()
+def active_version(*, only: tuple[str, ...] = ()) -> ModelVersion | None:
+    """The active version; with ``only``, just those fields are read (any other loads when first used)."""
+    active = ModelVersion.objects.filter(is_active=True)
+    return (active.only(*only) if only else active).first()
 
 
 def ensure_active_version() -> tuple[ModelVersion, bool]:

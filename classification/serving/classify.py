@@ -97,7 +97,9 @@ def warm_up_classification_queries() -> None:
 
 
 def _rows_by_id(ids: Sequence[int]) -> dict[int, Classification]:
-    return Classification.objects.select_related("model_version").in_bulk(ids)
+    # No join with the model version: the rows a task classifies are queued, without one, and get the
+    # version it serves; joining cost the worker a wider query to build and read on every task.
+    return Classification.objects.in_bulk(ids)
 
 
 # Rows a task may claim: waiting ones, and running ones whose process died (checked in _claim).

@@ -147,6 +147,10 @@ def _load(version: ModelVersion) -> None:
     report_status()
 
 
+#: What :func:`_is_current` reads of a version: which one it is, and which graph it should be served with.
+_SERVED_AS_FIELDS = ("pk", "onnx_artifact", "onnx_sha256", "onnx_error", "int8_decision", "int8_artifact", "int8_sha256")
+
+
 def _is_current(version: ModelVersion) -> bool:
     """Whether this process serves ``version`` as it should be served (its export, once compiled)."""
     if state.predictor is None or state.version_id != version.pk:
@@ -163,6 +167,12 @@ def ensure_loaded() -> tuple[Predictor, ModelVersion]:
     tried again before its backoff ends (:func:`classification.registry.versions.load_retry_due`);
     meanwhile the previous model keeps serving, or, with none, this raises.
     """
+    # Every task asks, and nearly always the answer is the version served already: read only the fields
+    # _is_current compares, not the whole row, whose metrics and report lists were decoded on every task.
+    active = versions.active_version(only=_SERVED_AS_FIELDS)
+    serving = state.serving
+    if active is not None and serving is not None and _is_current(active):
+        return serving
     version = versions.active_version()
     if version is None:
         raise NoActiveModel("No model version is active; run `python manage.py ensure_active_model`.")
