@@ -170,3 +170,17 @@ def test_a_version_compiled_after_it_was_loaded_is_served_from_its_export_at_the
 
     assert predictor.runtime_name == "onnxruntime" and version.pk == active_tiny_model.pk
     assert process_model.state.load_count == 2
+
+
+def test_the_quick_check_never_answers_with_a_pair_a_half_done_load_has_not_replaced_yet(
+    active_tiny_model, tiny_bundle, fresh_process
+):
+    """The idle watcher's load sets the new version before the pair that serves: a task looking meanwhile
+    must not take the old pair for the new version's."""
+    predictor, _ = process_model.ensure_loaded()
+    newer = versions.import_bundle(tiny_bundle, activate_now=True)
+    process_model.state.version = ModelVersion.objects.get(pk=newer.pk)  # where _load stands between its steps
+
+    _, serving = process_model.ensure_loaded()
+
+    assert serving.pk == newer.pk

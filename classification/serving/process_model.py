@@ -169,9 +169,11 @@ def ensure_loaded() -> tuple[Predictor, ModelVersion]:
     """
     # Every task asks, and nearly always the answer is the version served already: read only the fields
     # _is_current compares, not the whole row, whose metrics and report lists were decoded on every task.
+    # Without the lock, so only when what serves is that version: a load the idle watcher has half done
+    # (the new version set, the pair that serves not yet) takes the locked way below and waits for it.
     active = versions.active_version(only=_SERVED_AS_FIELDS)
     serving = state.serving
-    if active is not None and serving is not None and _is_current(active):
+    if active is not None and serving is not None and serving[1].pk == active.pk and _is_current(active):
         return serving
     version = versions.active_version()
     if version is None:
